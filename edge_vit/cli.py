@@ -1,0 +1,257 @@
+"""The `edge-vit` command line. The library raises typed errors; this turns them into
+messages and exit codes, and prints results with rich."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import EdgeVitError, UsageError
+from .models import DEFAULT_MODEL
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class EdgeVitGroup(click.Group):
+    """Every command's EdgeVitError becomes a one-line message (plus hint) and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeVitError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            if exc.hint:
+                err_console.print(f"[yellow]hint:[/] {exc.hint}")
+            ctx.exit(exc.exit_code)
+
+
+def _kv_pairs(values: tuple[str, ...]) -> dict:
+    """--model-arg depth=6 --model-arg img_size=32 -> {"depth": 6, "img_size": 32}"""
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise UsageError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        key, val = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key.strip()] = val
+    return out
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t.strip().lower() for t in text.split(",") if t.strip())
+
+
+@click.group(cls=EdgeVitGroup)
+@click.version_option(__version__, prog_name="edge-vit")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """Prune timm Vision Transformers, export them to ONNX / OpenVINO / TFLite, and check
+    every artifact against PyTorch."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+_model_options = [
+    click.option("--pretrained", "pretrained", is_flag=False, flag_value=True, default=None,
+                 help="Load timm's pretrained weights (optionally a tag: --pretrained=in1k). "
+                      "Needs network access to the hub."),
+    click.option("--checkpoint", type=click.Path(path_type=Path),
+                 help="Weights from a .pth/.pt state dict or .safetensors file."),
+    click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+                 help="Extra timm.create_model argument (e.g. img_size=32); repeatable."),
+    click.option("--seed", default=0, show_default=True, help="Seed for random init/inputs."),
+]
+
+
+def model_options(fn):
+    for opt in reversed(_model_options):
+        fn = opt(fn)
+    return fn
+
+
+@main.command()
+@click.argument("model", default=DEFAULT_MODEL)
+@model_options
+@click.option("--prune", help="Uniform ratios like heads=0.34,mlp=0.5,depth=0.25, or a JSON/"
+                              "YAML per-layer plan file.")
+@click.option("--criterion", type=click.Choice(["magnitude", "taylor", "activation"]),
+              help="Importance criterion for pruning (default: magnitude, data-free).")
+@click.option("--round-to", type=int, help="Round pruned widths to a multiple of this "
+                                           "(default 8; 1 disables).")
+@click.option("--calib", "calib_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Image folder for data-driven importance and parity inputs.")
+@click.option("--formats", default="onnx,openvino,tflite", show_default=True)
+@click.option("--precision", "precisions", default="fp32,fp16", show_default=True,
+              help="Precisions for formats that offer them (ONNX is always fp32).")
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--dynamic-batch", is_flag=True, help="Dynamic batch axis (ONNX, OpenVINO).")
+@click.option("--tflite-layout", type=click.Choice(["NHWC", "NCHW"]), default="NHWC",
+              show_default=True, help="Input layout of the TFLite model.")
+@click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("artifacts"),
+              show_default=True)
+@click.option("--id", "model_id", help="Folder name under --out (default: derived).")
+@click.option("--parity-inputs", type=int, default=4, show_default=True)
+@click.option("--parity-images", type=click.Path(path_type=Path, file_okay=False),
+              help="Real images for the parity check (default: --calib, else random).")
+def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
+           calib_dir, formats, precisions, opset, batch, dynamic_batch, tflite_layout,
+           out_root, model_id, parity_inputs, parity_images):
+    """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
+    to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
+    from .export import ExportOptions, run_export
+
+    opts = ExportOptions(
+        model=model, pretrained=pretrained, checkpoint=checkpoint,
+        model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
+        round_to=round_to, calib_dir=calib_dir, formats=_csv(formats),
+        precisions=_csv(precisions), opset=opset, batch=batch, dynamic_batch=dynamic_batch,
+        tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
+        parity_inputs=parity_inputs, parity_images=parity_images, seed=seed)
+    result = run_export(opts, progress=lambda m: err_console.print(m))
+    _print_manifest(result.manifest, result.manifest_path)
+    if result.failed:
+        names = ", ".join(f"{a.format}/{a.precision}: {a.status}" for a in result.failed)
+        err_console.print(f"[bold red]{len(result.failed)} artifact(s) not usable:[/] {names}")
+        sys.exit(6 if all(a.status == "validation_failed" for a in result.failed) else 5)
+
+
+def _print_manifest(manifest, path: Path) -> None:
+    m = manifest.model
+    title = (f"{m.id}  ·  {m.params / 1e6:.2f} M params  ·  {m.macs / 1e9:.3f} GMACs  ·  "
+             f"weights: {m.source.weights.kind}")
+    table = Table(title=title)
+    for col in ("format", "precision", "status", "size", "max |Δ|", "cosine", "top-1 agree",
+                "export s", "path"):
+        table.add_column(col)
+    for a in manifest.artifacts:
+        p = a.parity
+        table.add_row(
+            a.format, a.precision,
+            f"[{'green' if a.status == 'ok' else 'red'}]{a.status}[/]",
+            f"{a.size_bytes / 1e6:.2f} MB" if a.size_bytes else "-",
+            f"{p.max_abs_diff:.2e}" if p else "-", f"{p.min_cosine:.6f}" if p else "-",
+            f"{p.top1_agreement:.0%}" if p else "-",
+            f"{a.export_seconds:.1f}" if a.export_seconds is not None else "-",
+            a.path or (a.error or "")[:60])
+    console.print(table)
+    console.print(f"manifest: {path}")
+
+
+@main.command()
+@click.argument("model", default=DEFAULT_MODEL)
+@model_options
+@click.option("--prune", help="Show the model after this pruning plan.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def info(model, pretrained, checkpoint, model_args, seed, prune, as_json):
+    """Params, MACs (attention included), depth, heads, widths and input config of MODEL."""
+    from .complexity import count_macs, describe, model_input_size
+    from .export import ExportOptions, load_source_model
+    from .images import data_config
+    from .serialization import dumps
+
+    opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
+                         model_kwargs=_kv_pairs(model_args), prune=prune, seed=seed)
+    net, source, spec, warnings = load_source_model(opts)
+    for w in warnings:
+        err_console.print(f"warning: {w}")
+    size = model_input_size(net)
+    comp = count_macs(net, (1, *size))
+    arch = describe(net)
+    if as_json:
+        console.print_json(dumps({"model": source.name, "params": comp.params,
+                                  "macs": comp.macs, "macs_by_kind": comp.macs_by_kind,
+                                  "architecture": arch, "data_config": data_config(net, size)}))
+        return
+    t = Table(title=f"{source.name}{' (pruned)' if spec else ''}", show_header=False)
+    t.add_row("params", f"{comp.params:,} ({comp.params / 1e6:.2f} M)")
+    t.add_row("MACs", f"{comp.macs:,} ({comp.gmacs:.3f} G) at batch 1")
+    t.add_row("  of which", ", ".join(f"{k} {v / 1e9:.3f} G" for k, v in comp.macs_by_kind.items()))
+    t.add_row("family / depth", f"{arch.family} / {arch.depth}")
+    t.add_row("embed dim", str(arch.embed_dim))
+    t.add_row("heads per block", _compact(arch.heads))
+    t.add_row("head dim", _compact(arch.head_dim))
+    t.add_row("MLP hidden per block", _compact(arch.mlp_hidden))
+    t.add_row("input", f"{list(arch.input_size)} (patch {arch.patch_size})")
+    t.add_row("classes", str(arch.num_classes))
+    t.add_row("weights", source.weights.kind)
+    console.print(t)
+
+
+def _compact(values: list[int]) -> str:
+    return f"{values[0]} × {len(values)}" if len(set(values)) == 1 else str(values)
+
+
+@main.command()
+@click.argument("model", default=DEFAULT_MODEL)
+@model_options
+@click.option("--prune", required=True, help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
+@click.option("--criterion", type=click.Choice(["magnitude", "taylor", "activation"]))
+@click.option("--round-to", type=int)
+@click.option("--calib", "calib_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--calib-size", type=int, default=32, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
+                                                             "pruned/<model>-pruned-<hash>).")
+def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
+          calib_dir, calib_size, out):
+    """Prune MODEL and save it as a spec + safetensors folder that `export` accepts."""
+    from .complexity import count_macs, model_input_size
+    from .export import ExportOptions, default_model_id, load_source_model
+    from .models import build_model
+    from .pruning import save_pruned
+
+    opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
+                         model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
+                         round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
+                         seed=seed)
+    net, source, spec, warnings = load_source_model(opts)
+    for w in warnings:
+        err_console.print(f"warning: {w}")
+    out = out or Path("pruned") / default_model_id(model, spec, opts.model_kwargs)
+    save_pruned(net, spec, out)
+    size = model_input_size(net)
+    before, _ = build_model(source.name, model_kwargs=source.model_kwargs)
+    a, b = count_macs(before, (1, *size)), count_macs(net, (1, *size))
+    console.print(f"params {a.params / 1e6:.2f} M -> {b.params / 1e6:.2f} M, "
+                  f"MACs {a.gmacs:.3f} G -> {b.gmacs:.3f} G ({b.macs / a.macs:.0%})")
+    console.print(f"saved: {out}  (export it with: edge-vit export {out})")
+
+
+@main.command()
+@click.argument("pattern", default="*")
+def models(pattern):
+    """List supported timm model names (optionally matching PATTERN, e.g. 'deit_*')."""
+    from .models import supported_models
+
+    for name in supported_models(pattern):
+        console.print(name)
+
+
+@main.command()
+def doctor():
+    """Which converters and runtimes are importable here, and what to install for the rest."""
+    from .doctor import check_components, host_summary
+
+    host = host_summary()
+    console.print(f"edge-vit {__version__} · Python {host['python']} · {host['platform']}")
+    t = Table()
+    for col in ("component", "status", "version", "purpose", "to install"):
+        t.add_column(col)
+    for c in check_components():
+        t.add_row(c.module, "[green]ok[/]" if c.available else "[red]missing[/]",
+                  c.version or "-", c.purpose, "" if c.available else c.install)
+    console.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

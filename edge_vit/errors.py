@@ -1,0 +1,77 @@
+"""Typed errors raised by the library; the CLI turns each into a message and an exit code."""
+
+from __future__ import annotations
+
+
+class EdgeVitError(Exception):
+    """Base of every error edge-vit raises on purpose. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+    hint: str | None = None
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class UsageError(EdgeVitError):
+    """The request itself is malformed (bad option value, unknown format)."""
+
+    exit_code = 2
+
+
+class UnknownModelError(UsageError):
+    """The model name is not a timm ViT/DeiT/ResMLP that edge-vit supports."""
+
+
+class PruningPlanError(UsageError):
+    """A pruning plan that cannot be applied to the model (checked before any work)."""
+
+
+class CheckpointError(EdgeVitError):
+    """A checkpoint file is missing, corrupt, or does not fit the architecture."""
+
+    exit_code = 3
+
+
+class WeightsUnavailableError(EdgeVitError):
+    """Pretrained weights cannot be fetched (no network, unknown tag)."""
+
+    exit_code = 3
+
+
+class MissingRuntimeError(EdgeVitError):
+    """An optional converter or runtime is not installed."""
+
+    exit_code = 4
+
+
+class ExportError(EdgeVitError):
+    """A conversion step failed; other formats are kept."""
+
+    exit_code = 5
+
+
+class ValidationError(EdgeVitError):
+    """An artifact does not match its PyTorch source (optimum-style: names, shapes, values)."""
+
+    exit_code = 6
+
+
+class OutputNameError(ValidationError):
+    """The artifact's outputs are not the ones expected."""
+
+
+class ShapeError(ValidationError):
+    """The artifact's output shape differs from PyTorch's."""
+
+
+class AtolError(ValidationError):
+    """The artifact's values differ from PyTorch's beyond the precision's tolerance."""
+
+
+class ManifestError(EdgeVitError):
+    """A manifest or pruned-model spec is missing, corrupt, or of an unknown schema."""
+
+    exit_code = 3

@@ -1,0 +1,334 @@
+"""The export pipeline: model -> (prune) -> ONNX -> OpenVINO / TFLite, each parity-checked.
+
+The manifest is rewritten after every artifact, so an interrupted or partly failing export
+keeps what it finished. A failed conversion marks that format ``export_failed`` and skips only
+the formats converted from it; a failed parity check marks the artifact ``validation_failed``
+and keeps its file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporters.base import ExportedFile, ExportRequest, get_exporter, parse_formats
+from exporters.onnx_export import DEFAULT_OPSET
+
+from . import manifest as mf
+from .complexity import count_macs, describe, model_input_size
+from .errors import EdgeVitError, UsageError
+from .images import data_config, list_images, load_images, random_inputs
+from .models import DEFAULT_MODEL, ModelSource, build_model, file_sha256
+from .parity import ParityReport, compare
+from .serialization import to_dict
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FORMATS = ("onnx", "openvino", "tflite")
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass
+class ExportOptions:
+    model: str = DEFAULT_MODEL  # timm name, or a pruned-model folder (prune_spec.json)
+    pretrained: str | bool | None = None
+    checkpoint: Path | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    prune: str | None = None  # "heads=0.34,mlp=0.5" or a plan file path
+    criterion: str | None = None  # importance criterion override
+    round_to: int | None = None
+    calib_dir: Path | None = None  # images for data-driven importance (and parity)
+    calib_size: int = 32
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    precisions: tuple[str, ...] = PRECISIONS
+    opset: int = DEFAULT_OPSET
+    batch: int = 1
+    dynamic_batch: bool = False
+    tflite_layout: str = "NHWC"
+    out_root: Path = Path("artifacts")
+    model_id: str | None = None
+    parity_inputs: int = 4
+    parity_images: Path | None = None
+    seed: int = 0
+    exporter_options: dict[str, Any] = field(default_factory=dict)  # e.g. tflite_timeout_s
+
+
+@dataclass
+class ExportResult:
+    manifest: mf.Manifest
+    manifest_path: Path
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[mf.ArtifactRecord]:
+        return [a for a in self.manifest.artifacts if a.status != mf.OK]
+
+
+def _resolve_plan(opts: ExportOptions):
+    if not opts.prune:
+        return None
+    from .pruning import load_plan_file, parse_plan
+
+    text = opts.prune.strip()
+    plan = load_plan_file(Path(text)) if Path(text).suffix.lower() in (
+        ".json", ".yaml", ".yml") else parse_plan(text)
+    if opts.criterion:
+        plan.criterion = opts.criterion
+    if opts.round_to is not None:
+        plan.round_to = opts.round_to
+    return plan
+
+
+def _check_options(opts: ExportOptions) -> list[str]:
+    formats = parse_formats(",".join(opts.formats))
+    bad = [p for p in opts.precisions if p not in PRECISIONS]
+    if bad:
+        raise UsageError(f"Unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}.")
+    if opts.batch < 1:
+        raise UsageError("--batch must be at least 1.")
+    if opts.tflite_layout not in ("NHWC", "NCHW"):
+        raise UsageError("--tflite-layout must be NHWC or NCHW.")
+    if opts.dynamic_batch:
+        static_only = [f for f in formats if not get_exporter(f).supports_dynamic_batch]
+        if static_only:
+            raise UsageError(f"--dynamic-batch is not supported by {', '.join(static_only)} "
+                             "(fixed batch); export those formats separately.")
+    return formats
+
+
+def load_source_model(opts: ExportOptions):
+    """(model, ModelSource, PruneSpec|None, warnings), validating every input before work."""
+    model_path = Path(opts.model)
+    if model_path.is_dir() and (model_path / "prune_spec.json").exists():
+        from .pruning import load_pruned
+
+        if opts.prune:
+            raise UsageError("This folder holds an already pruned model; prune its source "
+                             "instead, or export it without --prune.")
+        model, spec = load_pruned(model_path)
+        source = ModelSource(name=spec.arch, model_kwargs=dict(spec.model_kwargs))
+        source.weights.kind = "pruned"
+        source.weights.source = str(model_path)
+        source.weights.sha256 = file_sha256(model_path / "model.safetensors")
+        return model, source, spec, []
+    plan = _resolve_plan(opts)  # syntax and ratio ranges: before anything is built
+    model, source = build_model(opts.model, model_kwargs=opts.model_kwargs,
+                                pretrained=opts.pretrained, checkpoint=opts.checkpoint,
+                                seed=opts.seed)
+    if plan is None:
+        return model, source, None, []
+    from .pruning import prune_model, validate_plan
+
+    warnings = validate_plan(plan, model)
+    calib = None
+    if plan.criterion != "magnitude":
+        if not opts.calib_dir:
+            raise UsageError(f"The '{plan.criterion}' criterion needs calibration images: "
+                             "pass --calib DIR.")
+        cfg = data_config(model, model_input_size(model))
+        images = load_images(list_images(opts.calib_dir, opts.calib_size), cfg)
+        calib = list(images.split(8))
+    pruned, spec, more = prune_model(model, plan, calib=calib)
+    return pruned, source, spec, warnings + list(more)
+
+
+def default_model_id(name: str, spec, model_kwargs: dict | None = None) -> str:
+    """Readable and collision-free: arguments and prune spec each add a short hash."""
+    import hashlib
+    import json
+
+    base = Path(name).name.split(".", 1)[0]
+    if model_kwargs:
+        digest = hashlib.sha256(json.dumps(model_kwargs, sort_keys=True).encode()).hexdigest()
+        base += f"-args-{digest[:6]}"
+    return f"{base}-pruned-{spec.spec_hash()[:8]}" if spec is not None else base
+
+
+def _parity_inputs(opts: ExportOptions, model, cfg) -> tuple[np.ndarray, str]:
+    n = max(opts.parity_inputs, opts.batch)
+    n -= n % opts.batch
+    folder = opts.parity_images or opts.calib_dir
+    if folder:
+        paths = list_images(folder, n)
+        while len(paths) < n:  # a tiny folder: repeat rather than fail
+            paths = (paths * 2)[:n]
+        return load_images(paths, cfg).numpy(), f"images:{folder} (first {n}, class-balanced)"
+    x = random_inputs(n, tuple(cfg["input_size"]), seed=opts.seed).numpy()
+    return x, f"random normal (seed={opts.seed})"
+
+
+def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def _record(ef: ExportedFile, fmt: str, root: Path, seconds: float, tools: dict,
+            shape: list[int], opset: int | None) -> mf.ArtifactRecord:
+    return mf.ArtifactRecord(
+        format=fmt, precision=ef.precision, status=mf.OK,
+        path=str(ef.path.relative_to(root)), size_bytes=_artifact_size(ef.path),
+        sha256=file_sha256(ef.path), input_name=ef.input_name, input_shape=shape,
+        input_layout=ef.input_layout, output_name=ef.output_name, dynamic_batch=ef.dynamic_batch,
+        opset=opset, tools=tools, export_seconds=round(seconds, 3))
+
+
+def _artifact_size(path: Path) -> int:
+    size = path.stat().st_size
+    weights = path.with_suffix(".bin")  # OpenVINO keeps weights beside the .xml
+    return size + (weights.stat().st_size if path.suffix == ".xml" and weights.exists() else 0)
+
+
+def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = None
+               ) -> ExportResult:
+    say = progress or (lambda msg: log.info(msg))
+    formats = _check_options(opts)
+    exporters = {f: get_exporter(f) for f in formats}
+    model, source, spec, warnings = load_source_model(opts)
+    for w in warnings:
+        say(f"warning: {w}")
+
+    input_size = model_input_size(model)
+    input_shape = (opts.batch, *input_size)
+    model_id = opts.model_id or default_model_id(
+        opts.model, spec, opts.model_kwargs if source.weights.kind != "pruned" else None)
+    root = Path(opts.out_root) / model_id
+    root.mkdir(parents=True, exist_ok=True)
+    comp = count_macs(model, (1, *input_size))
+    cfg = data_config(model, input_size)
+    record = mf.ModelRecord(id=model_id, source=source, input_shape=list(input_shape),
+                            params=comp.params, macs=comp.macs,
+                            architecture=to_dict(describe(model)), data_config=cfg)
+    if spec is not None:
+        from .pruning import save_pruned
+
+        save_pruned(model, spec, root / "pytorch")
+        record.prune = to_dict(spec)
+        record.pruned_model_dir = "pytorch"
+        if source.weights.kind != "pruned":
+            unpruned, _ = build_model(source.name, model_kwargs=source.model_kwargs)
+            full = count_macs(unpruned, (1, *input_size))
+            record.unpruned_params, record.unpruned_macs = full.params, full.macs
+    manifest = _open_manifest(root, record)
+    if source.weights.note:
+        say(f"note: {source.weights.note}")
+    say(f"{model_id}: {comp.params / 1e6:.2f} M params, {comp.gmacs:.3f} GMACs, input "
+        f"{list(input_shape)}")
+
+    x, inputs_desc = _parity_inputs(opts, model, cfg)
+    import torch
+
+    with torch.inference_mode():
+        reference = _batched(lambda b: model(torch.from_numpy(b)).numpy(), x, opts.batch)
+
+    produced: dict[str, Path] = {}  # format -> fp32 file that chained formats convert from
+    for fmt, exporter in exporters.items():
+        wanted = tuple(p for p in opts.precisions if p in exporter.precisions)
+        if fmt == "onnx" or not wanted:
+            wanted = wanted or exporter.precisions[:1]
+        src_fmt = exporter.source_format
+        if src_fmt != "pytorch" and src_fmt not in produced:
+            if src_fmt not in formats:  # chained source not asked for: build it quietly
+                src = _export_source(src_fmt, model, root, model_id, input_shape, opts)
+                if src is not None:
+                    produced[src_fmt] = src
+            if src_fmt not in produced:
+                for p in wanted:
+                    manifest.upsert(mf.ArtifactRecord(
+                        format=fmt, precision=p, status=mf.SKIPPED,
+                        error=f"its source format {src_fmt} was not exported"))
+                mf.write_manifest(root, manifest)
+                say(f"{fmt}: skipped ({src_fmt} failed)")
+                continue
+        source_obj = model if src_fmt == "pytorch" else produced[src_fmt]
+        request = ExportRequest(out_dir=root / fmt, stem=model_id, input_shape=input_shape,
+                                precisions=wanted, opset=opts.opset,
+                                dynamic_batch=opts.dynamic_batch,
+                                options={"tflite_layout": opts.tflite_layout,
+                                         **opts.exporter_options})
+        say(f"{fmt}: exporting {', '.join(wanted)} ...")
+        t0 = time.perf_counter()
+        try:
+            exporter.check_available()
+            files = exporter.export(source_obj, request)
+        except EdgeVitError as exc:
+            for p in wanted:
+                manifest.upsert(mf.ArtifactRecord(format=fmt, precision=p,
+                                                  status=mf.EXPORT_FAILED, error=str(exc)))
+            mf.write_manifest(root, manifest)
+            say(f"{fmt}: FAILED: {exc}")
+            continue
+        seconds = time.perf_counter() - t0
+        tools = exporter.tool_versions()
+        for ef in files:
+            rec = _record(ef, fmt, root, seconds, tools, list(input_shape),
+                          opts.opset if fmt == "onnx" else None)
+            rec.parity, rec.runtime = _check(exporter, ef, x, reference, opts, inputs_desc)
+            if not rec.parity.passed:
+                rec.status = mf.VALIDATION_FAILED
+                rec.error = rec.parity.failure
+            if fmt == "onnx" and ef.precision == "fp32":
+                produced["onnx"] = ef.path
+            manifest.upsert(rec)
+            mf.write_manifest(root, manifest)
+            p = rec.parity
+            say(f"{fmt} {ef.precision}: {rec.status} ({seconds:.1f} s, "
+                f"max|Δ| {p.max_abs_diff:.2e}, cos {p.min_cosine:.6f}, top-1 agree "
+                f"{p.top1_agreement:.0%}) -> {ef.path}")
+    path = mf.write_manifest(root, manifest)
+    return ExportResult(manifest=manifest, manifest_path=path, warnings=warnings)
+
+
+def _export_source(fmt, model, root, model_id, input_shape, opts) -> Path | None:
+    try:
+        files = get_exporter(fmt).export(model, ExportRequest(
+            out_dir=root / fmt, stem=model_id, input_shape=input_shape, opset=opts.opset))
+        return files[0].path
+    except EdgeVitError:
+        return None
+
+
+def _check(exporter, ef: ExportedFile, x, reference, opts, inputs_desc
+           ) -> tuple[ParityReport, dict[str, Any]]:
+    try:
+        run, info = exporter.load_runner(ef)
+        out = _batched(run, x, opts.batch)
+    except Exception as exc:  # a runtime that cannot even run the artifact fails the check
+        report = ParityReport(inputs=inputs_desc, num_inputs=len(x), max_abs_diff=float("nan"),
+                              mean_abs_diff=float("nan"), min_cosine=float("nan"),
+                              top1_agreement=float("nan"), precision=ef.precision,
+                              failure=f"runtime error: {type(exc).__name__}: {exc}")
+        return report, {}
+    precision = ef.precision if info.get("inference_precision") in ("fp32", "f32", None) \
+        else _norm_precision(info["inference_precision"], ef.precision)
+    return compare(reference, out.reshape(reference.shape) if out.size == reference.size
+                   else out, precision=precision, inputs=inputs_desc), info
+
+
+def _norm_precision(runtime_precision: str, artifact_precision: str) -> str:
+    rp = runtime_precision.lower()
+    if "bf16" in rp:
+        return "bf16"
+    if "16" in rp:
+        return "fp16"
+    return artifact_precision
+
+
+def _open_manifest(root: Path, record: mf.ModelRecord) -> mf.Manifest:
+    """Keep artifact records of an earlier export of the same model and weights."""
+    path = root / mf.MANIFEST_NAME
+    if path.exists():
+        try:
+            old = mf.read_manifest(path)
+            same = (old.model.source.weights.state_sha256 == record.source.weights.state_sha256
+                    and old.model.prune == record.prune)
+            if same:
+                old.model = record
+                return old
+        except EdgeVitError:
+            pass  # unreadable old manifest: start afresh
+    return mf.Manifest(model=record)

@@ -1,0 +1,134 @@
+"""The exporter interface and its registry.
+
+One table of formats drives export, argument checking, ``doctor`` and the benchmarks. Each
+format lives in its own module, imported only when that format is used (fsspec-style
+"module:Class" strings), so TensorFlow or OpenVINO are never imported for an ONNX-only run.
+Third parties can add a format through the ``edge_vit.exporters`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edge_vit.errors import MissingRuntimeError, UsageError
+
+# name -> "module:Class"; order is the export order (later formats chain from earlier ones).
+REGISTRY: dict[str, str] = {
+    "onnx": "exporters.onnx_export:OnnxExporter",
+    "openvino": "exporters.openvino_export:OpenVinoExporter",
+    "tflite": "exporters.tflite_export:TFLiteExporter",
+}
+
+
+@dataclass
+class ExportRequest:
+    """What every exporter gets: where to write, and the input it must accept."""
+
+    out_dir: Path
+    stem: str  # file stem, e.g. "deit_tiny_patch16_224"
+    input_shape: tuple[int, int, int, int]  # (batch, 3, H, W)
+    precisions: tuple[str, ...] = ("fp32",)
+    opset: int = 17
+    dynamic_batch: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # format-specific, e.g. layout
+
+
+@dataclass
+class ExportedFile:
+    """One file an exporter produced, before validation."""
+
+    path: Path
+    precision: str
+    input_layout: str = "NCHW"  # NHWC for TFLite unless asked otherwise
+    input_name: str | None = None
+    output_name: str | None = None
+    dynamic_batch: bool = False
+
+
+Runner = Callable[[np.ndarray], np.ndarray]  # NCHW float32 batch -> logits
+
+
+class Exporter:
+    """Base class: a format's name, what it converts from, and how to run what it wrote."""
+
+    name: ClassVar[str]
+    suffix: ClassVar[str]
+    source_format: ClassVar[str]  # "pytorch" or the name of another format
+    precisions: ClassVar[tuple[str, ...]]
+    requires: ClassVar[tuple[str, ...]]  # importable modules needed to export
+    runtime_modules: ClassVar[tuple[str, ...]]  # importable modules needed to run the artifact
+    install_extra: ClassVar[str]  # pip extra that brings them
+    supports_dynamic_batch: ClassVar[bool] = False
+
+    def check_available(self) -> None:
+        missing = [m for m in self.requires + self.runtime_modules if not module_available(m)]
+        if missing:
+            raise MissingRuntimeError(
+                f"{self.name} export needs {', '.join(missing)}, which is not installed.",
+                hint=f"pip install 'edge-vit[{self.install_extra}]'",
+            )
+
+    def export(self, source: Any, request: ExportRequest) -> list[ExportedFile]:
+        """Convert ``source`` (a torch model, or the path of the source format's file)."""
+        raise NotImplementedError
+
+    def load_runner(self, exported: ExportedFile, threads: int | None = None) -> tuple[Runner, dict]:
+        """Return a callable running the artifact, and facts about how it runs
+        (``runtime``, ``version``, ``inference_precision``)."""
+        raise NotImplementedError
+
+    def tool_versions(self) -> dict[str, str]:
+        return {m: package_version(m) for m in self.requires + self.runtime_modules}
+
+
+def module_available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+_DIST_NAMES = {"onnxruntime": "onnxruntime", "ai_edge_litert": "ai-edge-litert",
+               "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
+
+
+def package_version(module: str) -> str:
+    try:
+        return importlib.metadata.version(_DIST_NAMES.get(module, module))
+    except importlib.metadata.PackageNotFoundError:
+        mod = importlib.import_module(module) if module_available(module) else None
+        return getattr(mod, "__version__", "unknown") if mod else "missing"
+
+
+def _entry_point_formats() -> dict[str, str]:
+    try:
+        eps = importlib.metadata.entry_points(group="edge_vit.exporters")
+    except TypeError:  # pragma: no cover - Python < 3.10
+        return {}
+    return {ep.name: ep.value for ep in eps}
+
+
+def available_formats() -> list[str]:
+    return list({**REGISTRY, **_entry_point_formats()})
+
+
+def get_exporter(name: str) -> Exporter:
+    table = {**REGISTRY, **_entry_point_formats()}
+    if name not in table:
+        raise UsageError(f"Unknown format '{name}'. Known: {', '.join(table)}.")
+    module, cls = table[name].split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def parse_formats(text: str) -> list[str]:
+    names = [f.strip().lower() for f in text.split(",") if f.strip()]
+    known = available_formats()
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise UsageError(f"Unknown format(s) {bad or text!r}. Known: {', '.join(known)}.")
+    # keep registry order so chained formats come after their source
+    return [n for n in known if n in names]

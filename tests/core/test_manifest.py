@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from edge_vit import manifest as mf
+from edge_vit.errors import ManifestError
+from edge_vit.models import ModelSource, WeightsInfo
+from edge_vit.parity import compare
+
+
+def _manifest():
+    import numpy as np
+
+    ref = np.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.0]])
+    parity = compare(ref, ref + 1e-6, precision="fp32", inputs="random normal (seed=0)")
+    model = mf.ModelRecord(
+        id="m", source=ModelSource(name="deit_tiny_patch16_224", model_kwargs={"depth": 2},
+                                   weights=WeightsInfo(kind="random", state_sha256="ab")),
+        input_shape=[1, 3, 32, 32], params=10, macs=20, prune={"blocks": [{"index": 0}]})
+    return mf.Manifest(model=model, artifacts=[
+        mf.ArtifactRecord(format="onnx", precision="fp32", status=mf.OK, path="onnx/m.onnx",
+                          sha256="00", tools={"onnx": "1"}, parity=parity, export_seconds=1.5),
+        mf.ArtifactRecord(format="tflite", precision="fp16", status=mf.EXPORT_FAILED,
+                          error="boom")])
+
+
+def test_write_read_round_trip(tmp_path):
+    m = _manifest()
+    path = mf.write_manifest(tmp_path, m)
+    back = mf.read_manifest(path)
+    assert back == m
+    assert back.artifacts[0].parity.passed is True
+    assert isinstance(back.model.source.weights, WeightsInfo)
+    # the file on disk is plain JSON others can read
+    assert json.loads(path.read_text())["artifacts"][1]["status"] == "export_failed"
+
+
+def test_upsert_keeps_other_artifacts():
+    m = _manifest()
+    m.upsert(mf.ArtifactRecord(format="onnx", precision="fp32", status=mf.VALIDATION_FAILED))
+    assert [a.key for a in m.artifacts] == [("tflite", "fp16"), ("onnx", "fp32")]
+    assert m.artifact("onnx", "fp32").status == mf.VALIDATION_FAILED
+
+
+def test_corrupt_and_foreign_manifests(tmp_path):
+    with pytest.raises(ManifestError, match="No manifest"):
+        mf.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        mf.read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": "9.0"}))
+    with pytest.raises(ManifestError, match="schema"):
+        mf.read_manifest(tmp_path)
