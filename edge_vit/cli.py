@@ -62,7 +62,8 @@ def main(verbose: bool) -> None:
 
 
 _model_options = [
-    click.option("--pretrained", "pretrained", is_flag=False, flag_value=True, default=None,
+    click.option("--pretrained", "pretrained", is_flag=False, flag_value="default", default=None,
+                 callback=lambda ctx, param, v: True if v == "default" else v,
                  help="Load timm's pretrained weights (optionally a tag: --pretrained=in1k). "
                       "Needs network access to the hub."),
     click.option("--checkpoint", type=click.Path(path_type=Path),

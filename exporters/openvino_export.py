@@ -59,7 +59,7 @@ class OpenVinoExporter(Exporter):
         except Exception as exc:
             raise ExportError(f"OpenVINO cannot load {exported.path}: {exc}") from exc
         request = compiled.create_infer_request()
-        actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        actual = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
 
         def run(x: np.ndarray) -> np.ndarray:
             res = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
@@ -68,3 +68,9 @@ class OpenVinoExporter(Exporter):
         info = {"runtime": "openvino", "version": package_version("openvino"), "device": "CPU",
                 "inference_precision": actual}
         return run, info
+
+
+def precision_name(ov_type) -> str:
+    """OpenVINO element type (f32, bf16, f16) -> edge-vit's names (fp32, bf16, fp16)."""
+    text = ov_type.to_string() if hasattr(ov_type, "to_string") else str(ov_type)
+    return {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}.get(text, text)

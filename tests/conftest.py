@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 # resmlp_* fix patch_size=16 in timm, so a 32x32 ResMLP has 4 tokens
-TINY_RESMLP = {"img_size": 32, "num_blocks": 2, "num_classes": 10}
+TINY_RESMLP = {"img_size": 32, "num_classes": 10}  # 12 blocks, fixed by timm
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IMAGENET_SAMPLE = SHARED_DATA / "imagenet-sample" / "val"

@@ -1,0 +1,363 @@
+"""ONNX -> TFLite (fp32 and fp16 weights) through onnx2tf, run with the LiteRT interpreter.
+
+onnx2tf runs in a child process inside a scratch folder, because it
+
+* overwrites its input .onnx in place (with onnxsim's output): it gets a copy;
+* downloads MS-COCO calibration images from GitHub when the input looks like an image, unless
+  ``calibration_image_sample_data_20x128x128x3_float32.npy`` lies in its working directory: a
+  synthetic one is written there, and every proxy variable points at a dead local port so any
+  other download fails at once instead of hanging;
+* calls the ``onnxsim`` console script through ``PATH``: the interpreter's scripts folder is put
+  first, since without onnxsim timm ViTs fail at their first LayerNormalization;
+* turns exact GELU's ``Erf`` into ``FlexErf``, which LiteRT cannot run: ``-rtpo Erf`` swaps in
+  a polynomial erf (error < 2e-7);
+* writes NHWC inputs unless told ``-kat <input>`` (keep the shape absolutely), and a fixed batch.
+
+``-coion`` (copy ONNX names into the .tflite) is not used: it needs ``flatc`` and fetches
+TensorFlow's ``schema.fbs`` with curl. The ONNX names survive anyway as the ``serving_default``
+signature's keys, which is what ``ExportedFile.input_name`` / ``output_name`` record.
+
+About fp16: ``*_float16.tflite`` stores weights in fp16 behind DEQUANTIZE ops, and onnx2tf marks
+it ``reduced_precision_support = "fp16accfp32"``. The XNNPACK delegate computes in fp16 only when
+that metadata says ``fp16`` inference *and* ``fp16`` accumulation and the CPU has native FP16
+arithmetic (ARMv8.2-A FP16); otherwise it folds the DEQUANTIZEs into fp32 weights at load time
+and computes in fp32. So onnx2tf's fp16 files run in fp32 on every CPU; only the weights (and the
+file) are half-size. :func:`runtime_precision` reads the metadata and says which applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edge_vit.errors import ExportError, UsageError
+
+from .base import Exporter, ExportedFile, ExportRequest, Runner, package_version
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("NHWC", "NCHW")
+DEFAULT_TIMEOUT_S = 1800.0
+CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+CALIBRATION_SHAPE = (20, 128, 128, 3)
+# onnx2tf names its outputs after the input file: <stem>_float32.tflite, <stem>_float16.tflite
+ONNX2TF_SUFFIXES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite"}
+# Any download attempt goes to the discard port on loopback and is refused at once.
+OFFLINE_PROXY = "http://127.0.0.1:9"
+_WORK_STEM = "model"
+_LOG_TAIL_LINES = 25
+
+
+class TFLiteExporter(Exporter):
+    name: ClassVar[str] = "tflite"
+    suffix: ClassVar[str] = ".tflite"
+    source_format: ClassVar[str] = "onnx"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    requires: ClassVar[tuple[str, ...]] = ("onnx2tf", "tensorflow")
+    runtime_modules: ClassVar[tuple[str, ...]] = ("ai_edge_litert",)
+    install_extra: ClassVar[str] = "tflite"
+
+    def export(self, source: Path, request: ExportRequest) -> list[ExportedFile]:
+        source = Path(source)
+        layout = str(request.options.get("tflite_layout", "NHWC")).upper()
+        if layout not in LAYOUTS:
+            raise UsageError(f"tflite_layout must be one of {', '.join(LAYOUTS)}, not {layout!r}.")
+        unknown = [p for p in request.precisions if p not in self.precisions]
+        if unknown or not request.precisions:
+            raise UsageError(f"TFLite precisions are {', '.join(self.precisions)}; "
+                             f"got {list(request.precisions)}.")
+        if request.dynamic_batch:
+            raise UsageError("TFLite models have a fixed batch; export without dynamic batch.")
+        if not source.is_file():
+            raise ExportError(f"The ONNX file to convert does not exist: {source}")
+        timeout = float(request.options.get("tflite_timeout_s", DEFAULT_TIMEOUT_S))
+        out_dir = Path(request.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        with tempfile.TemporaryDirectory(prefix="edge-vit-onnx2tf-") as tmp:
+            work = Path(tmp)
+            onnx_copy = work / f"{_WORK_STEM}.onnx"
+            input_name, shape_override = prepare_onnx(source, onnx_copy, request.input_shape)
+            write_calibration_data(work)
+            argv = onnx2tf_argv(onnx_copy.name, "out", input_name=input_name, layout=layout,
+                                shape_override=shape_override)
+            run_onnx2tf(argv, cwd=work, timeout_s=timeout)
+            files = []
+            for precision in request.precisions:
+                produced = work / "out" / f"{_WORK_STEM}{ONNX2TF_SUFFIXES[precision]}"
+                if not produced.is_file():
+                    raise ExportError(
+                        f"onnx2tf exited 0 but wrote no {produced.name} (for {precision}); "
+                        f"it wrote: {sorted(p.name for p in (work / 'out').glob('*'))}")
+                target = out_dir / f"{request.stem}_{precision}{self.suffix}"
+                shutil.move(str(produced), target)
+                files.append(describe_tflite(target, precision, layout, request.input_shape))
+        return files
+
+    def load_runner(self, exported: ExportedFile, threads: int | None = None
+                    ) -> tuple[Runner, dict]:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            interpreter = Interpreter(model_path=str(exported.path), num_threads=threads)
+            interpreter.allocate_tensors()
+        except Exception as exc:
+            raise ExportError(f"LiteRT cannot load {exported.path}: {exc}") from exc
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ExportError(f"{exported.path} has {len(inputs)} inputs and {len(outputs)} "
+                              "outputs; edge-vit expects one of each.")
+        in_index, out_index = inputs[0]["index"], outputs[0]["index"]
+        model_shape = tuple(int(d) for d in inputs[0]["shape"])
+        nhwc = exported.input_layout == "NHWC"
+
+        def run(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=np.float32)
+            if x.ndim != 4:
+                raise UsageError(f"The TFLite runner takes an NCHW batch; got shape {x.shape}.")
+            if nhwc:
+                x = x.transpose(0, 2, 3, 1)
+            if x.shape != model_shape:
+                if x.shape[1:] == model_shape[1:]:
+                    raise UsageError(
+                        f"{exported.path.name} has a fixed batch of {model_shape[0]}; got a "
+                        f"batch of {x.shape[0]}. Run batches of {model_shape[0]} or export "
+                        f"with that batch size.")
+                raise UsageError(f"{exported.path.name} takes {exported.input_layout} input "
+                                 f"{list(model_shape)}; got {list(x.shape)} after layout change.")
+            interpreter.set_tensor(in_index, np.ascontiguousarray(x))
+            interpreter.invoke()
+            return interpreter.get_tensor(out_index)
+
+        try:  # a private API, but the only way to see whether XNNPACK took the graph
+            partitions = sum(op["op_name"] == "DELEGATE"
+                             for op in interpreter._get_ops_details())
+        except Exception:
+            partitions = 0
+        delegate = "xnnpack" if partitions else "none"
+        metadata = read_tflite_metadata(exported.path)
+        info = {
+            "runtime": "litert",
+            "version": package_version("ai_edge_litert"),
+            "delegate": delegate,
+            "delegate_partitions": partitions,
+            "threads": threads,
+            "input_layout": exported.input_layout,
+            "weights_precision": exported.precision,
+            "reduced_precision_support": metadata.get("reduced_precision_support"),
+            "inference_precision": runtime_precision(metadata, xnnpack=bool(partitions)),
+        }
+        return run, info
+
+    def tool_versions(self) -> dict[str, str]:
+        return {**super().tool_versions(), "onnxsim": package_version("onnxsim"),
+                "onnxslim": package_version("onnxslim")}
+
+
+def prepare_onnx(source: Path, target: Path, input_shape: tuple[int, ...]
+                 ) -> tuple[str, str | None]:
+    """Write a simplified copy of ``source`` to ``target``; return its input name and, when the
+    ONNX input has symbolic dimensions, the ``-ois`` value that fixes them to ``input_shape``."""
+    import onnx
+
+    try:
+        model = onnx.load(str(source))
+    except Exception as exc:
+        raise ExportError(f"Cannot read {source} as ONNX: {type(exc).__name__}: {exc}") from exc
+    inits = {i.name for i in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(graph_inputs) != 1:
+        raise ExportError(f"{source} has {len(graph_inputs)} inputs; edge-vit converts "
+                          "single-input image models.")
+    try:
+        import onnxslim
+
+        model = onnxslim.slim(model)
+    except Exception as exc:  # onnx2tf runs onnxsim itself; slimming first is a safeguard
+        log.warning("onnxslim could not simplify %s (%s); converting it as is.", source, exc)
+    name = graph_inputs[0].name
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in graph_inputs[0].type.tensor_type.shape.dim]
+    if len(dims) != len(input_shape):
+        raise ExportError(f"{source} input '{name}' has rank {len(dims)}; expected shape "
+                          f"{list(input_shape)}.")
+    fixed = [d for d, want in zip(dims, input_shape, strict=True) if d is not None and d != want]
+    if fixed:
+        raise ExportError(f"{source} input '{name}' has shape {dims}; the request is for "
+                          f"{list(input_shape)}.")
+    override = None if all(d is not None for d in dims) else \
+        f"{name}:{','.join(str(int(d)) for d in input_shape)}"
+    onnx.save(model, str(target))
+    return name, override
+
+
+def write_calibration_data(folder: Path, seed: int = 0) -> Path:
+    """The synthetic stand-in for onnx2tf's downloaded sample images (never used to quantize:
+    edge-vit asks for no integer quantization; onnx2tf only reads it for its own checks)."""
+    path = folder / CALIBRATION_FILE
+    data = np.random.default_rng(seed).random(CALIBRATION_SHAPE, dtype=np.float32)
+    np.save(path, data)
+    return path
+
+
+def onnx2tf_argv(onnx_name: str, out_dir: str, *, input_name: str, layout: str,
+                 shape_override: str | None = None, verbosity: str = "warn") -> list[str]:
+    argv = [sys.executable, "-m", "onnx2tf", "-i", onnx_name, "-o", out_dir,
+            "-rtpo", "Erf", "-v", verbosity]
+    if layout == "NCHW":
+        argv += ["-kat", input_name]
+    if shape_override:
+        argv += ["-ois", shape_override]
+    return argv
+
+
+def onnx2tf_env() -> dict[str, str]:
+    """The child's environment: offline, quiet, CPU-only, with onnxsim on PATH."""
+    env = dict(os.environ)
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "ALL_PROXY"):
+        env[var] = OFFLINE_PROXY
+    for var in ("no_proxy", "NO_PROXY"):
+        env.pop(var, None)
+    scripts = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    env["PATH"] = os.pathsep.join(dict.fromkeys([*scripts, env.get("PATH", "")]))
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", PYTHONUNBUFFERED="1",
+               HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
+    return env
+
+
+def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
+    """Run onnx2tf; raise ExportError with the useful end of its log if it fails."""
+    log_path = cwd / "onnx2tf.log"
+    log.info("running onnx2tf in %s: %s", cwd, subprocess.list2cmdline(argv))
+    t0 = time.perf_counter()
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(argv, cwd=cwd, env=onnx2tf_env(), stdin=subprocess.DEVNULL,
+                                stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its onnxsim children die with it
+        try:
+            rc = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            raise ExportError(f"onnx2tf did not finish within {timeout_s:g} s (option "
+                              f"tflite_timeout_s) and was stopped.\n{log_tail(log_path)}"
+                              ) from None
+        except BaseException:
+            _kill_tree(proc)
+            raise
+    log.info("onnx2tf finished in %.1f s with exit code %d", time.perf_counter() - t0, rc)
+    if rc != 0:
+        raise ExportError(f"onnx2tf failed (exit code {rc}).\n{log_tail(log_path)}")
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover - Windows
+            proc.kill()
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# TensorFlow/absl C++ log lines, and numpy arrays dumped into error messages
+_NOISE = re.compile(r"^([WEIF]\d{4} |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|WARNING: All log messages "
+                    r"before absl|To enable the following instructions)|^[\s\d.eE+\-\[\]]+$")
+
+
+def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    """onnx2tf's ERROR lines and the end of its log, without TensorFlow's noise."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no onnx2tf log)"
+    kept = [_ANSI.sub("", ln).rstrip()[:400] for ln in text.splitlines()]
+    kept = [ln for ln in kept if ln.strip() and not _NOISE.match(ln)]
+    errors = [ln for ln in kept if ln.startswith("ERROR:")]
+    tail = kept[-lines:]
+    head = [ln for ln in dict.fromkeys(errors) if ln not in tail][:10]
+    return "\n".join(["onnx2tf log (errors, then the last lines):", *head, *tail]) if kept \
+        else "(onnx2tf printed nothing)"
+
+
+def describe_tflite(path: Path, precision: str, layout: str, input_shape: tuple[int, ...]
+                    ) -> ExportedFile:
+    """Check the written model's input against the requested layout; record its names."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path))
+    except Exception as exc:
+        raise ExportError(f"LiteRT cannot load the converted {path}: {exc}") from exc
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    b, c, h, w = input_shape
+    expected = (b, h, w, c) if layout == "NHWC" else (b, c, h, w)
+    got = tuple(int(d) for d in inputs[0]["shape"])
+    if len(inputs) != 1 or got != expected:
+        raise ExportError(f"onnx2tf wrote {path.name} with input shape(s) "
+                          f"{[list(i['shape']) for i in inputs]}; expected {layout} "
+                          f"{list(expected)}.")
+    signature = interpreter.get_signature_list().get("serving_default", {})
+    in_names, out_names = signature.get("inputs") or [], signature.get("outputs") or []
+    input_name = in_names[0] if len(in_names) == 1 else inputs[0]["name"]
+    output_name = out_names[0] if len(out_names) == 1 else outputs[0]["name"]
+    return ExportedFile(path=path, precision=precision, input_layout=layout,
+                        input_name=input_name, output_name=output_name, dynamic_batch=False)
+
+
+def read_tflite_metadata(path: Path) -> dict[str, str]:
+    """The model's string metadata (``reduced_precision_support``, ``min_runtime_version``)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+        out = {}
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            buf = model.Buffers(entry.Buffer())
+            if buf is not None and buf.DataLength():
+                raw = buf.DataAsNumpy().tobytes().split(b"\0", 1)[0]
+                out[entry.Name().decode()] = raw.decode(errors="replace")
+        return out
+    except Exception as exc:  # metadata is informative only
+        log.debug("cannot read metadata of %s: %s", path, exc)
+        return {}
+
+
+def runtime_precision(metadata: dict[str, Any], *, xnnpack: bool) -> str:
+    """What precision LiteRT computes in, following the XNNPACK delegate's own rule: fp16 only
+    for ``fp16...accfp16`` metadata on a CPU with native FP16 arithmetic; fp32 otherwise
+    (fp16 weights are dequantized to fp32 when the model is loaded)."""
+    value = str(metadata.get("reduced_precision_support") or "")
+    inference, _, accumulation = value.partition("acc")
+    if xnnpack and "fp16" in inference and accumulation == "fp16" and cpu_has_native_fp16():
+        return "fp16"
+    return "fp32"
+
+
+def cpu_has_native_fp16() -> bool:
+    machine = platform.machine().lower()
+    if machine not in ("aarch64", "arm64"):
+        return False  # x86 has no FP16 arithmetic XNNPACK uses without being forced
+    if sys.platform == "darwin":
+        return True  # every Apple Silicon core has ARMv8.2 FP16
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(asimdhp|fphp)\b", flags))

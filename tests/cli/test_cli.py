@@ -1,0 +1,82 @@
+"""Every command's --help, and behaviour through click's CliRunner (exit codes, messages)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from edge_vit.cli import main
+
+TINY_ARGS = ["--model-arg", "img_size=32", "--model-arg", "patch_size=8",
+             "--model-arg", "depth=2", "--model-arg", "num_classes=10"]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", ["export", "info", "prune", "models", "doctor"])
+def test_help(runner, command):
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_doctor_lists_runtimes_with_versions(runner):
+    result = runner.invoke(main, ["doctor"])
+    assert result.exit_code == 0
+    for name in ("onnxruntime", "openvino", "onnx2tf", "ai_edge_litert"):
+        assert name in result.output
+    assert "pip install" in result.output  # tflite_runtime is not installed here
+
+
+def test_info_default_model_shows_published_figures(runner):
+    result = runner.invoke(main, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == "deit_tiny_patch16_224"
+    assert data["params"] == 5_717_416 and data["macs"] == 1_253_683_200
+    assert data["architecture"]["heads"] == [3] * 12
+
+
+def test_models_filters(runner):
+    result = runner.invoke(main, ["models", "resmlp_*"])
+    assert result.exit_code == 0 and "resmlp_12_224" in result.output
+    assert "deit" not in result.output
+
+
+def test_unknown_model_is_a_message_not_a_traceback(runner):
+    result = runner.invoke(main, ["info", "deit_tiny_patch16_22"])
+    assert result.exit_code == 2
+    assert "Unknown model" in result.output and "deit_tiny_patch16_224" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_checkpoint_exit_code(runner, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"junk")
+    result = runner.invoke(main, ["export", "--checkpoint", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 3 and "Cannot read checkpoint" in result.output
+
+
+def test_pretrained_offline_exit_code(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(main, ["export", "--pretrained", "--formats", "onnx",
+                                  "--out", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "Could not fetch pretrained weights" in result.output and "--checkpoint" in result.output
+
+
+def test_bad_model_arg(runner):
+    result = runner.invoke(main, ["info", "--model-arg", "depth"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_export_tiny_onnx_openvino(runner, tmp_path):
+    result = runner.invoke(main, ["export", *TINY_ARGS, "--formats", "onnx,openvino",
+                                  "--out", str(tmp_path), "--id", "tiny"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    assert {a["status"] for a in manifest["artifacts"]} == {"ok"}
+    assert "RANDOM INIT" in result.output
