@@ -132,20 +132,20 @@ def _print_manifest(manifest, path: Path) -> None:
     title = (f"{m.id}  ·  {m.params / 1e6:.2f} M params  ·  {m.macs / 1e9:.3f} GMACs  ·  "
              f"weights: {m.source.weights.kind}")
     table = Table(title=title)
-    for col in ("format", "precision", "status", "size", "max |Δ|", "cosine", "top-1 agree",
-                "export s", "path"):
-        table.add_column(col)
+    for col in ("format", "prec", "status", "MB", "max|Δ|", "cosine", "top-1", "export s"):
+        table.add_column(col, no_wrap=True)
     for a in manifest.artifacts:
         p = a.parity
         table.add_row(
             a.format, a.precision,
             f"[{'green' if a.status == 'ok' else 'red'}]{a.status}[/]",
-            f"{a.size_bytes / 1e6:.2f} MB" if a.size_bytes else "-",
-            f"{p.max_abs_diff:.2e}" if p else "-", f"{p.min_cosine:.6f}" if p else "-",
+            f"{a.size_bytes / 1e6:.2f}" if a.size_bytes else "-",
+            f"{p.max_abs_diff:.1e}" if p else "-", f"{p.min_cosine:.6f}" if p else "-",
             f"{p.top1_agreement:.0%}" if p else "-",
-            f"{a.export_seconds:.1f}" if a.export_seconds is not None else "-",
-            a.path or (a.error or "")[:60])
+            f"{a.export_seconds:.1f}" if a.export_seconds is not None else "-")
     console.print(table)
+    for a in manifest.artifacts:
+        console.print(f"  {a.format}/{a.precision}: {a.path or a.error}")
     console.print(f"manifest: {path}")
 
 

@@ -112,10 +112,16 @@ def load_source_model(opts: ExportOptions):
             raise UsageError("This folder holds an already pruned model; prune its source "
                              "instead, or export it without --prune.")
         model, spec = load_pruned(model_path)
-        source = ModelSource(name=spec.arch, model_kwargs=dict(spec.model_kwargs))
-        source.weights.kind = "pruned"
-        source.weights.source = str(model_path)
-        source.weights.sha256 = file_sha256(model_path / "model.safetensors")
+        from .models import WeightsInfo, state_dict_sha256
+
+        origin = spec.source_weights
+        note = origin.note if origin is not None and origin.kind == "random" else None
+        source = ModelSource(name=spec.arch, model_kwargs=dict(spec.model_kwargs),
+                             weights=WeightsInfo(
+                                 kind="pruned", source=str(model_path),
+                                 sha256=file_sha256(model_path / "model.safetensors"),
+                                 state_sha256=state_dict_sha256(model.state_dict()),
+                                 note=note))
         return model, source, spec, []
     plan = _resolve_plan(opts)  # syntax and ratio ranges: before anything is built
     model, source = build_model(opts.model, model_kwargs=opts.model_kwargs,
@@ -134,7 +140,7 @@ def load_source_model(opts: ExportOptions):
         cfg = data_config(model, model_input_size(model))
         images = load_images(list_images(opts.calib_dir, opts.calib_size), cfg)
         calib = list(images.split(8))
-    pruned, spec, more = prune_model(model, plan, calib=calib)
+    pruned, spec, more = prune_model(model, plan, calib=calib, source=source)
     return pruned, source, spec, warnings + list(more)
 
 

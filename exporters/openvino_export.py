@@ -45,13 +45,14 @@ class OpenVinoExporter(Exporter):
         return out
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None,
-                    inference_precision: str = "f32") -> tuple[Runner, dict]:
+                    inference_precision: str | None = "f32") -> tuple[Runner, dict]:
         """Parity runs pin f32: this CPU plugin would otherwise pick bf16 on AVX512_BF16/AMX
-        hardware and the check would measure the hardware, not the export."""
+        hardware and the check would measure the hardware, not the export. ``None`` keeps the
+        plugin's default (what a deployment gets unless it pins a precision)."""
         import openvino as ov
 
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": inference_precision}
+        config = {"INFERENCE_PRECISION_HINT": inference_precision} if inference_precision else {}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:

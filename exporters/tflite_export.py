@@ -45,7 +45,7 @@ import numpy as np
 
 from edge_vit.errors import ExportError, UsageError
 
-from .base import Exporter, ExportedFile, ExportRequest, Runner, package_version
+from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,11 @@ class TFLiteExporter(Exporter):
             raise UsageError("TFLite models have a fixed batch; export without dynamic batch.")
         if not source.is_file():
             raise ExportError(f"The ONNX file to convert does not exist: {source}")
-        timeout = float(request.options.get("tflite_timeout_s", DEFAULT_TIMEOUT_S))
+        try:
+            timeout = float(request.options.get("tflite_timeout_s", DEFAULT_TIMEOUT_S))
+        except (TypeError, ValueError):
+            raise UsageError("tflite_timeout_s must be a number of seconds.") from None
         out_dir = Path(request.out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
 
         with tempfile.TemporaryDirectory(prefix="edge-vit-onnx2tf-") as tmp:
             work = Path(tmp)
@@ -96,6 +98,7 @@ class TFLiteExporter(Exporter):
                                 shape_override=shape_override)
             run_onnx2tf(argv, cwd=work, timeout_s=timeout)
             files = []
+            out_dir.mkdir(parents=True, exist_ok=True)
             for precision in request.precisions:
                 produced = work / "out" / f"{_WORK_STEM}{ONNX2TF_SUFFIXES[precision]}"
                 if not produced.is_file():
@@ -259,8 +262,12 @@ def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
             _kill_tree(proc)
             raise
     log.info("onnx2tf finished in %.1f s with exit code %d", time.perf_counter() - t0, rc)
+    if rc == 0 and b"Failed to optimize the onnx file" in log_path.read_bytes():
+        log.warning("onnx2tf could not run onnxsim on the model (is the onnxsim script on "
+                    "PATH?); it converted the unsimplified graph.")
     if rc != 0:
-        raise ExportError(f"onnx2tf failed (exit code {rc}).\n{log_tail(log_path)}")
+        tail = log_tail(log_path)
+        raise ExportError(f"onnx2tf failed (exit code {rc}): {tail.splitlines()[-1]}\n{tail}")
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import PruningPlanError
-from ..models import ModelSource
+from ..models import ModelSource, create_model
 from .importance import Calibration, Importance, compute_importance
 from .layout import BlockInfo, describe_blocks
 from .plan import PruningPlan
@@ -57,8 +57,16 @@ def _source(model: nn.Module, source: ModelSource | None,
     if not arch:
         raise PruningPlanError("Cannot tell which timm architecture this model is; pass "
                                "source=ModelSource(name, model_kwargs).")
-    warnings.append(f"No ModelSource given: recording {arch} with default arguments; pass "
-                    "source= if the model was built with other ones (save_pruned checks).")
+    # Without the build arguments the spec could not be rebuilt: check the defaults fit now,
+    # not when saving after all the work.
+    with torch.device("meta"):
+        default = create_model(arch)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in default.state_dict().items()}:
+        raise PruningPlanError(
+            f"This {arch} was built with non-default arguments, which the prune spec must "
+            "record to rebuild it.", hint="Pass source=ModelSource(name, model_kwargs).")
+    warnings.append(f"No ModelSource given: recording {arch} with its default arguments.")
     return ModelSource(name=arch)
 
 

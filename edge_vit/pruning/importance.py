@@ -52,11 +52,11 @@ class Importance:
     blocks: torch.Tensor | None = None
 
 
-def _gamma(ls: nn.Module | torch.Tensor, dim: int) -> torch.Tensor:
-    if isinstance(ls, torch.Tensor):  # ResMLP keeps ls1/ls2 as bare Parameters
-        return ls.detach()
-    gamma = getattr(ls, "gamma", None)  # timm LayerScale; nn.Identity has none
-    return gamma.detach() if gamma is not None else torch.ones(dim)
+def _scaled_norm(ls: nn.Module | torch.Tensor, weight: torch.Tensor) -> float:
+    """||diag(gamma) W||_F for a LayerScale gamma (ResMLP: a bare Parameter; none: 1)."""
+    gamma = ls if isinstance(ls, torch.Tensor) else getattr(ls, "gamma", None)
+    w = weight.detach().float()
+    return float((w if gamma is None else gamma.detach().float()[:, None] * w).norm())
 
 
 @torch.no_grad()
@@ -66,35 +66,35 @@ def magnitude_importance(model: nn.Module) -> Importance:
     block_scores = []
     for i, block in enumerate(blocks_of(model)):
         attn, mlp = attn_of(block), mlp_of(block)
-        total = torch.zeros(())
+        total = 0.0
         if attn is not None:
             a, hd, h = attn.attn_dim, attn.head_dim, attn.num_heads
             w_v = attn.qkv.weight[2 * a:3 * a].reshape(h, hd, -1)
             w_out = attn.proj.weight.reshape(attn.proj.out_features, h, hd)
             scores.heads[i] = w_v.norm(dim=(1, 2)) * w_out.norm(dim=(0, 2))
-            total = total + (_gamma(block.ls1, attn.proj.out_features)[:, None]
-                             * attn.proj.weight).norm()
+            total += _scaled_norm(block.ls1, attn.proj.weight)
         elif hasattr(block, "linear_tokens"):
-            total = total + block.ls1.detach().norm() * block.linear_tokens.weight.norm()
+            total += float(block.ls1.detach().float().norm()
+                           * block.linear_tokens.weight.float().norm())
         if mlp is not None:
             w_in = mlp.fc1.weight
             if mlp.fc1.bias is not None:
                 w_in = torch.cat([w_in, mlp.fc1.bias[:, None]], dim=1)
             scores.mlp[i] = w_in.norm(dim=1) * mlp.fc2.weight.norm(dim=0)
-            total = total + (_gamma(block.ls2, mlp.fc2.out_features)[:, None]
-                             * mlp.fc2.weight).norm()
-        block_scores.append(total.float())
-    scores.blocks = torch.stack(block_scores)
+            total += _scaled_norm(block.ls2, mlp.fc2.weight)
+        block_scores.append(total)
+    scores.blocks = torch.tensor(block_scores)
     return scores
 
 
-def _batches(calib: Calibration) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
+def _batches(calib: Calibration, device: torch.device
+             ) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
     for item in calib:
         images, labels = (item if isinstance(item, (tuple, list)) else (item, None))
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
             raise PruningPlanError("Calibration batches must be image tensors (N, 3, H, W), "
                                    f"got {getattr(images, 'shape', type(images).__name__)}.")
-        yield images, labels
+        yield images.to(device), (labels.to(device) if labels is not None else None)
 
 
 class _Recorder:
@@ -151,7 +151,8 @@ def _run(model: nn.Module, calib: Calibration, criterion: str,
     recorder = _Recorder(model)
     seen = 0
     try:
-        for images, labels in _batches(calib):
+        device = next(model.parameters()).device
+        for images, labels in _batches(calib, device):
             step(recorder, images, labels, scores, block_acc)
             seen += images.shape[0]
     finally:
@@ -159,7 +160,7 @@ def _run(model: nn.Module, calib: Calibration, criterion: str,
         model.train(was_training)
     if not seen:
         raise PruningPlanError(f"The {criterion} criterion needs calibration images; got none.")
-    scores.blocks = torch.stack([block_acc[i] for i in range(depth)])
+    scores.blocks = torch.stack([block_acc[i] for i in range(depth)]).cpu()
     return scores
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import EdgeVitError, ManifestError
+from ..errors import EdgeVitError, ManifestError, UnknownModelError
 from ..models import WeightsInfo
 from ..serialization import from_dict, write_json_atomic
-from .layout import attn_of, blocks_of, mlp_of
+from .layout import attn_of, block_kind, blocks_of, mlp_of
 from .plan import PruningPlan
 from .slicing import keep_blocks, slice_attention, slice_mlp
 
@@ -99,6 +99,11 @@ def apply_spec(model: nn.Module, spec: PruneSpec) -> nn.Module:
          f"kept blocks {kept} and dropped {spec.dropped_blocks} do not partition 0-{depth - 1}.")
     for b in spec.blocks:
         block = blocks[b.index]
+        try:
+            kind = block_kind(block, b.index)
+        except EdgeVitError as exc:
+            raise ManifestError(str(exc)) from exc
+        _fit(kind == b.kind, f"block {b.index} is a {kind} block, spec says {b.kind}.")
         if b.kept_heads is not None:
             attn = attn_of(block)
             _fit(attn is not None, f"block {b.index} has no attention to keep heads of.")
@@ -136,8 +141,12 @@ def _rebuild(spec: PruneSpec, device: str = "cpu") -> nn.Module:
 
     from ..models import create_model
 
-    with torch.device(device):  # "meta": shapes only, no memory and no random init
-        model = create_model(spec.arch, spec.model_kwargs)
+    try:
+        with torch.device(device):  # "meta": shapes only, no memory and no random init
+            model = create_model(spec.arch, spec.model_kwargs)
+    except UnknownModelError as exc:
+        raise ManifestError(f"Prune spec names a model that cannot be built: {exc}",
+                            hint=exc.hint) from exc
     return apply_spec(model, spec)
 
 

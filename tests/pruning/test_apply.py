@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from edge_vit.errors import ManifestError
+from edge_vit.errors import ManifestError, PruningPlanError
 from edge_vit.pruning import (
     apply_spec,
     describe_blocks,
@@ -142,10 +142,13 @@ def test_layer_norm_over_pruned_width(vit_source, build_model, images):
     assert pruned(images).shape == (4, 10)
 
 
-def test_default_source_and_apply_spec_mismatch(vit, resmlp, vit_source):
-    _, spec, warnings = prune_model(vit, parse_plan("mlp=0.5"))
-    assert spec.arch == "deit_tiny_patch16_224" and spec.model_kwargs == {}
-    assert any("No ModelSource given" in w for w in warnings)
+def test_source_needed_for_non_default_arguments(vit):
+    with pytest.raises(PruningPlanError, match="built with non-default arguments") as err:
+        prune_model(vit, parse_plan("mlp=0.5"))
+    assert "source=ModelSource" in err.value.hint
+
+
+def test_apply_spec_mismatch(vit, resmlp, vit_source):
     _, spec, _ = prune_model(vit, parse_plan("mlp=0.5"), source=vit_source)
     with pytest.raises(ManifestError, match="model has 12 blocks, spec expects 3"):
         apply_spec(copy.deepcopy(resmlp), spec)

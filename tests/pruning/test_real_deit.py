@@ -5,19 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edge_vit.models import ModelSource, create_model
+from edge_vit.models import create_model
 from edge_vit.pruning import parse_plan, prune_model, validate_plan
 
 
 @pytest.mark.e2e
 def test_deit_tiny_heads_and_mlp():
     torch.manual_seed(0)
-    source = ModelSource("deit_tiny_patch16_224")
-    model = create_model(source.name)
+    model = create_model("deit_tiny_patch16_224")
     plan = parse_plan("heads=0.34,mlp=0.5")
     assert validate_plan(plan, model) == []
-    pruned, spec, warnings = prune_model(model, plan, source=source)
-    assert warnings == []
+    # default arguments: the architecture is read from the model, no ModelSource needed
+    pruned, spec, warnings = prune_model(model, plan)
+    assert warnings == ["No ModelSource given: recording deit_tiny_patch16_224 with its "
+                        "default arguments."]
+    assert (spec.arch, spec.model_kwargs) == ("deit_tiny_patch16_224", {})
     assert len(pruned.blocks) == 12 and spec.dropped_blocks == []
     for block in pruned.blocks:
         assert (block.attn.num_heads, block.attn.head_dim, block.attn.attn_dim) == (2, 64, 128)

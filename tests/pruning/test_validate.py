@@ -64,9 +64,9 @@ def test_resmlp_other_units_accepted(resmlp):
     assert validate_plan(parse_plan("heads=0,mlp=0.5,depth=0.25"), resmlp) == []
 
 
-def test_data_driven_needs_calibration(vit):
+def test_data_driven_needs_calibration(vit, vit_source):
     with pytest.raises(PruningPlanError, match="criterion=taylor needs calibration images"):
-        prune_model(vit, parse_plan("heads=0.34,criterion=taylor"))
+        prune_model(vit, parse_plan("heads=0.34,criterion=taylor"), source=vit_source)
 
 
 def test_unknown_layout_refused():
@@ -137,3 +137,14 @@ def test_depth_ratio_on_one_block_keeps_one(vit_source, build_model):
     _, _, targets, warnings = _kept(parse_plan("depth=0.9"), model)
     assert targets.depth_extra == 0
     assert any("would remove all 1 blocks; keeping 1" in w for w in warnings)
+
+
+def test_depth_counts_explicit_drops(vit, vit_source):
+    plan = _plan(depth=0.67, drop_blocks=[0])  # 0.67 of 3 = 2 blocks in total, 1 explicit
+    _, _, targets, _ = _kept(plan, vit)
+    assert targets.drop == [0] and targets.depth_extra == 1
+    assert targets.depth_candidates == [1, 2]
+    _, spec, _ = prune_model(vit, plan, source=vit_source)
+    assert len(spec.dropped_blocks) == 2 and 0 in spec.dropped_blocks
+    _, _, targets, _ = _kept(_plan(depth=0.34, drop_blocks=[0, 1]), vit)
+    assert targets.depth_extra == 0  # explicit drops already exceed what depth asks
