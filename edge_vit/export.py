@@ -78,11 +78,12 @@ def _resolve_plan(opts: ExportOptions):
     text = opts.prune.strip()
     plan = load_plan_file(Path(text)) if Path(text).suffix.lower() in (
         ".json", ".yaml", ".yml") else parse_plan(text)
-    if opts.criterion:
-        plan.criterion = opts.criterion
-    if opts.round_to is not None:
-        plan.round_to = opts.round_to
-    return plan
+    import dataclasses
+
+    # replace() re-runs the plan's own checks on the overridden values
+    changes = {k: v for k, v in (("criterion", opts.criterion), ("round_to", opts.round_to))
+               if v is not None}
+    return dataclasses.replace(plan, **changes) if changes else plan
 
 
 def _check_options(opts: ExportOptions) -> list[str]:

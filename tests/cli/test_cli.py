@@ -80,3 +80,58 @@ def test_export_tiny_onnx_openvino(runner, tmp_path):
     manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
     assert {a["status"] for a in manifest["artifacts"]} == {"ok"}
     assert "RANDOM INIT" in result.output
+
+
+@pytest.mark.parametrize("plan,message", [
+    ("heads=1.0", "[0, 1)"),
+    ("heads=-0.1", "[0, 1)"),
+    ("mlp=abc", "mlp"),
+    ("widths=0.5", "widths"),
+])
+def test_impossible_ratios_fail_before_work(runner, tmp_path, plan, message):
+    result = runner.invoke(main, ["export", *TINY_ARGS, "--prune", plan, "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_plan_file_errors(runner, tmp_path):
+    every_head = tmp_path / "heads.yaml"
+    every_head.write_text("blocks:\n  0: {keep_heads: []}\n")
+    result = runner.invoke(main, ["info", *TINY_ARGS, "--prune", str(every_head)])
+    assert result.exit_code == 2 and "head" in result.output
+    unknown_block = tmp_path / "blk.json"
+    unknown_block.write_text(json.dumps({"drop_blocks": [7]}))
+    result = runner.invoke(main, ["info", *TINY_ARGS, "--prune", str(unknown_block)])
+    assert result.exit_code == 2 and "7" in result.output
+    resmlp_heads = runner.invoke(main, ["info", "resmlp_12_224", "--model-arg", "img_size=32",
+                                        "--prune", "heads=0.5"])
+    assert resmlp_heads.exit_code == 2 and "head" in resmlp_heads.output.lower()
+
+
+def test_prune_then_export_the_folder(runner, tmp_path):
+    out = tmp_path / "variant"
+    result = runner.invoke(main, ["prune", *TINY_ARGS, "--prune", "heads=0.34,mlp=0.5",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "prune_spec.json").exists() and (out / "model.safetensors").exists()
+    info = runner.invoke(main, ["info", str(out), "--json"])
+    assert json.loads(info.output)["architecture"]["heads"] == [2, 2]
+    result = runner.invoke(main, ["export", str(out), "--formats", "onnx",
+                                  "--out", str(tmp_path / "art"), "--id", "v"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "art" / "v" / "manifest.json").read_text())
+    assert manifest["model"]["source"]["weights"]["kind"] == "pruned"
+    assert manifest["artifacts"][0]["parity"]["passed"]
+
+
+def test_validation_failure_exits_nonzero(runner, tmp_path, monkeypatch):
+    from edge_vit import parity
+
+    monkeypatch.setitem(parity.THRESHOLDS, "fp16", {"max_abs_diff": 1e-12, "min_cosine": 1.0,
+                                                    "top1_agreement": 1.0})
+    result = runner.invoke(main, ["export", *TINY_ARGS, "--formats", "onnx,openvino",
+                                  "--out", str(tmp_path), "--id", "t"])
+    assert result.exit_code == 6
+    assert "validation_failed" in result.output
+    assert (tmp_path / "t" / "openvino" / "t_fp16.xml").exists()

@@ -90,3 +90,26 @@ def test_manifest_is_plain_json_with_schema(tmp_path):
     data = json.loads(result.manifest_path.read_text())
     assert data["schema_version"] == mf.SCHEMA_VERSION
     assert data["artifacts"][0]["path"] == "onnx/" + result.manifest.model.id + ".onnx"
+
+
+def test_failed_conversion_keeps_the_other_formats(tmp_path):
+    # a real onnx2tf run killed by a 1-second budget: TFLite fails, ONNX/OpenVINO survive
+    result = run_export(_opts(tmp_path, formats=("onnx", "openvino", "tflite"),
+                              exporter_options={"tflite_timeout_s": 1}))
+    m = result.manifest
+    assert m.artifact("onnx", "fp32").status == mf.OK
+    assert m.artifact("openvino", "fp16").status == mf.OK
+    for p in ("fp32", "fp16"):
+        rec = m.artifact("tflite", p)
+        assert rec.status == mf.EXPORT_FAILED and "did not finish within 1 s" in rec.error
+    on_disk = mf.read_manifest(result.manifest_path)
+    assert {a.status for a in on_disk.artifacts} == {mf.OK, mf.EXPORT_FAILED}
+
+
+def test_pruned_export_records_spec_and_reduction(tmp_path):
+    result = run_export(_opts(tmp_path, prune="heads=0.34,mlp=0.5", formats=("onnx",)))
+    m = result.manifest.model
+    assert m.prune["blocks"][0]["num_heads"] == 2 and m.prune["blocks"][0]["mlp_hidden"] == 384
+    assert m.macs < m.unpruned_macs and m.params < m.unpruned_params
+    assert "-pruned-" in m.id
+    assert result.manifest.artifact("onnx", "fp32").parity.passed

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from edge_vit.models import create_model
 from edge_vit.pruning import parse_plan, prune_model, validate_plan
 
 
-@pytest.mark.e2e
 def test_deit_tiny_heads_and_mlp():
     torch.manual_seed(0)
     model = create_model("deit_tiny_patch16_224")
