@@ -135,3 +135,19 @@ def test_validation_failure_exits_nonzero(runner, tmp_path, monkeypatch):
     assert result.exit_code == 6
     assert "validation_failed" in result.output
     assert (tmp_path / "t" / "openvino" / "t_fp16.xml").exists()
+
+
+def test_data_driven_pruning_from_an_image_folder(runner, tmp_path, imagenet_sample):
+    out = tmp_path / "taylor"
+    result = runner.invoke(main, ["prune", *TINY_ARGS, "--prune", "heads=0.34,mlp=0.5",
+                                  "--criterion", "taylor", "--calib", str(imagenet_sample),
+                                  "--calib-size", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    spec = json.loads((out / "prune_spec.json").read_text())
+    assert spec["criterion"] == "taylor"
+
+
+def test_data_driven_pruning_needs_images(runner):
+    result = runner.invoke(main, ["prune", *TINY_ARGS, "--prune", "mlp=0.5",
+                                  "--criterion", "taylor"])
+    assert result.exit_code == 2 and "--calib" in result.output

@@ -1,0 +1,132 @@
+"""Typed profiling results: one schema shared by the on-device runner, the native-tool
+parsers (trtexec, benchmark_app, ...) and the reports.
+
+The runner (devices/runner.py) is a standard-library script and cannot import this module; it
+prints plain JSON with exactly these field names, and ``ProfileResult`` reads it back through
+the one serializer. A test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILE_SCHEMA_VERSION = "1.0"
+
+# ProfileResult.status values
+OK = "ok"
+FAILED = "failed"  # the run itself failed (error says why); other results are unaffected
+UNSUPPORTED = "unsupported"  # no runtime on the device can run this artifact
+
+
+@dataclass
+class LatencyStats:
+    """Per-inference latency of the timed loop, in milliseconds."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p50_ci: list[float] = field(default_factory=list)  # [low, high], bootstrap 95 %
+    p90_ci: list[float] = field(default_factory=list)
+    cv: float = 0.0  # std / mean
+    noisy: bool = False  # spread too high to trust a single figure
+    noise_reason: str | None = None
+    throughput_ips: float | None = None  # images per second = batch / mean latency
+    total_seconds: float | None = None  # wall time of the timed loop
+
+
+@dataclass
+class MemoryStats:
+    baseline_rss_mb: float | None = None  # before the runtime loaded the model
+    after_load_rss_mb: float | None = None
+    peak_rss_mb: float | None = None  # over the whole run
+    model_added_mb: float | None = None  # after_load - baseline
+    gpu_mb: float | None = None  # where the tool reports device memory
+
+
+@dataclass
+class PowerStats:
+    """From tegrastats (Jetson) or similar samplers taken during the timed loop."""
+
+    source: str  # e.g. "tegrastats"
+    samples: int
+    mean_w: float | None = None  # board input power
+    peak_w: float | None = None
+    rails: dict[str, float] = field(default_factory=dict)  # rail -> mean W
+    energy_per_inference_mj: float | None = None
+
+
+@dataclass
+class Environment:
+    """Where a number was measured. Fields a device cannot read stay None."""
+
+    hostname: str | None = None
+    os: str | None = None
+    kernel: str | None = None
+    machine: str | None = None  # x86_64, aarch64
+    cpu_model: str | None = None
+    cpu_flags: list[str] = field(default_factory=list)  # the ones that matter (avx512, neon, ...)
+    cores_logical: int | None = None
+    cpu_freq_mhz: dict[str, float] = field(default_factory=dict)  # cur / min / max
+    governor: str | None = None
+    temperature_c: float | None = None
+    mem_total_mb: float | None = None
+    mem_available_mb: float | None = None
+    python: str | None = None
+    runtimes: dict[str, str] = field(default_factory=dict)  # importable runtime -> version
+    board: dict[str, Any] = field(default_factory=dict)  # rpi/jetson facts (model, nvpmodel)
+    load_avg: list[float] = field(default_factory=list)
+
+
+@dataclass
+class RunSettings:
+    runtime: str  # onnxruntime | openvino | litert | tflite_runtime | pytorch | tensorrt
+    runtime_version: str | None = None
+    device: str | None = None  # OpenVINO device (CPU/GPU/NPU), ORT provider, TRT GPU
+    providers: list[str] = field(default_factory=list)
+    threads: int | None = None
+    batch: int = 1
+    warmup: int = 0
+    min_iterations: int = 0
+    min_seconds: float = 0.0
+    input: str = "random"  # "random normal (seed=0)" or the image used
+    inference_precision: str | None = None  # what the runtime actually computed in
+    options: dict[str, Any] = field(default_factory=dict)  # xnnpack, engine flags, ...
+
+
+@dataclass
+class ArtifactRef:
+    model_id: str | None
+    format: str
+    precision: str
+    path: str  # as given to the runner (on the device)
+    sha256: str | None = None
+
+
+@dataclass
+class ProfileResult:
+    artifact: ArtifactRef
+    settings: RunSettings
+    status: str = OK
+    error: str | None = None
+    source: str = "edge-vit runner"  # or "trtexec", "benchmark_app", ...
+    device_name: str | None = None  # inventory name
+    device_kind: str | None = None
+    load_seconds: float | None = None
+    first_inference_ms: float | None = None
+    latency: LatencyStats | None = None
+    memory: MemoryStats | None = None
+    power: PowerStats | None = None
+    environment: Environment | None = None
+    throttled: bool | None = None  # None: could not be read on this device
+    throttle_detail: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    notes: list[str] = field(default_factory=list)
+    schema_version: str = PROFILE_SCHEMA_VERSION
