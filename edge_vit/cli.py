@@ -18,6 +18,9 @@ from .models import DEFAULT_MODEL
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
+if not console.is_terminal:  # piped or captured: keep table rows whole instead of 80 columns
+    console.width = 160
+    err_console.width = 160
 
 
 class EdgeVitGroup(click.Group):
@@ -253,6 +256,8 @@ def doctor():
                   c.version or "-", c.purpose, "" if c.available else c.install)
     console.print(t)
 
+
+from . import cli_devices  # noqa: E402,F401  (registers devices/deploy/profile on main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

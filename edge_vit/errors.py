@@ -75,3 +75,37 @@ class ManifestError(EdgeVitError):
     """A manifest or pruned-model spec is missing, corrupt, or of an unknown schema."""
 
     exit_code = 3
+
+
+class DeviceError(EdgeVitError):
+    """A device (local, SSH, Raspberry Pi, Jetson) failed: lost connection, bad transfer."""
+
+    exit_code = 7
+
+
+class DeviceUnreachableError(DeviceError):
+    """The device cannot be reached: refused, timed out, no route, no SSH banner."""
+
+
+class DeviceAuthenticationError(DeviceError):
+    """The device answered but refused our credentials (user, key)."""
+
+
+class HostKeyError(DeviceError):
+    """The SSH host key is unknown (and trust-on-first-use is off) or has changed."""
+
+
+class DeviceCommandError(DeviceError):
+    """A command run with ``check=True`` exited non-zero or timed out; ``result`` has the details."""
+
+    def __init__(self, message: str, result=None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+class DeviceBusyError(DeviceError):
+    """Another edge-vit run holds the device, so measurements now would be disturbed."""
+
+
+class InventoryError(UsageError):
+    """The device inventory (devices.toml) is unreadable, malformed, or names no such device."""

@@ -1,0 +1,164 @@
+"""`edge-vit devices`, `deploy` and `profile`: the device side of the command line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .cli import console, err_console, main
+
+_inventory_option = click.option(
+    "--inventory", type=click.Path(path_type=Path, dir_okay=False),
+    help="Device inventory (TOML). Default: $EDGE_VIT_DEVICES, ./devices.toml, "
+         "~/.config/edge-vit/devices.toml; the `local` device always exists.")
+
+
+def _open(name: str, inventory: Path | None):
+    from devices import get_device_config, open_device
+
+    return open_device(get_device_config(name, inventory))
+
+
+@main.group()
+def devices():
+    """List and check the devices of the inventory."""
+
+
+@devices.command("list")
+@_inventory_option
+def devices_list(inventory):
+    """Every device of the inventory, with how edge-vit reaches it."""
+    from devices import load_inventory
+
+    inv = load_inventory(inventory)
+    t = Table(title=f"devices ({inv.path or 'built-in only'})")
+    for col in ("name", "kind", "address", "python", "workdir", "runtimes"):
+        t.add_column(col)
+    for name in inv.names():
+        c = inv.get(name)
+        addr = "-" if c.kind == "local" else (
+            f"{c.user + '@' if c.user else ''}{c.host or c.ssh_alias}"
+            f"{':' + str(c.port) if c.port else ''}")
+        t.add_row(name, c.kind, addr, c.python or "(default)", c.workdir or "(default)",
+                  ", ".join(c.runtimes) or "-")
+    console.print(t)
+
+
+@devices.command("check")
+@click.argument("name", default="local")
+@_inventory_option
+def devices_check(name, inventory):
+    """Connect to NAME, probe it, and say which runtimes it can use and what to install."""
+    from .profiling import probe
+
+    with _open(name, inventory) as device:
+        data = probe(device)
+    env = data.get("environment", {})
+    console.print(f"[bold]{name}[/] ({device.kind}): {env.get('cpu_model')} · "
+                  f"{env.get('cores_logical')} cores · {env.get('os')} · "
+                  f"Python {env.get('python')}")
+    if env.get("board"):
+        console.print(f"board: {env['board']}")
+    t = Table()
+    for col in ("runtime", "status", "to install"):
+        t.add_column(col)
+    hints = data.get("install_hints", {})
+    for rt, version in data.get("runtimes", {}).items():
+        t.add_row(rt, f"[green]{version}[/]" if version else "[red]missing[/]",
+                  "" if version else str(hints.get(rt, "")))
+    console.print(t)
+
+
+@main.command()
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option("--device", "device_name", default="local", show_default=True)
+@_inventory_option
+@click.option("--formats", help="Only these formats (comma-separated).")
+def deploy(artifacts, device_name, inventory, formats):
+    """Copy exported ARTIFACTS (default: ./artifacts) and the runner to a device, without
+    profiling. Files the device already holds (same sha256) are not sent again."""
+    from .profiling import collect_artifacts
+    from .profiling import deploy as do_deploy
+
+    entries = collect_artifacts(artifacts or (Path("artifacts"),),
+                                formats.split(",") if formats else None)
+    with _open(device_name, inventory) as device:
+        report = do_deploy(device, entries)
+        console.print(f"{device_name}: {len(report.transferred)} file(s) sent "
+                      f"({report.bytes_transferred / 1e6:.1f} MB), {len(report.skipped)} "
+                      f"already there, into {device.workdir}")
+
+
+@main.command()
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option("--device", "device_name", default="local", show_default=True)
+@_inventory_option
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--formats", help="Only these formats (comma-separated).")
+@click.option("--runtime", "runtimes", help="Only these runtimes: onnxruntime, openvino, "
+                                            "litert, tflite_runtime (comma-separated).")
+@click.option("--threads", type=int, help="Inference threads (default: the runtime's).")
+@click.option("--warmup", type=int, default=10, show_default=True)
+@click.option("--min-iterations", type=int, default=50, show_default=True)
+@click.option("--min-seconds", type=float, default=5.0, show_default=True)
+@click.option("--max-seconds", type=float, default=120.0, show_default=True)
+@click.option("--ov-device", default="CPU", show_default=True, help="OpenVINO device.")
+@click.option("--ov-precision", type=click.Choice(["default", "f32", "bf16", "f16"]),
+              default="default", show_default=True,
+              help="OpenVINO inference precision (default: what the plugin picks).")
+@click.option("--pytorch", "include_pytorch", is_flag=True,
+              help="Also time PyTorch eager on unpruned models, as a reference.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, threads, warmup,
+            min_iterations, min_seconds, max_seconds, ov_device, ov_precision, include_pytorch,
+            seed):
+    """Measure latency and memory of exported ARTIFACTS (default: ./artifacts) on a device,
+    with every runtime there that can run them. Results: RESULTS/<device>/<model>/*.json."""
+    from .profiling import ProfileSettings, collect_artifacts
+    from .profiling import profile as do_profile
+
+    entries = collect_artifacts(artifacts or (Path("artifacts"),),
+                                formats.split(",") if formats else None)
+    settings = ProfileSettings(
+        threads=threads, warmup=warmup, min_iterations=min_iterations,
+        min_seconds=min_seconds, max_seconds=max_seconds, seed=seed,
+        runtimes=tuple(runtimes.split(",")) if runtimes else None, ov_device=ov_device,
+        ov_precision=ov_precision, include_pytorch=include_pytorch)
+    with _open(device_name, inventory) as device:
+        results = do_profile(device, entries, settings, results_dir,
+                             progress=lambda m: err_console.print(m))
+    print_results(results, device_name)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise SystemExit(7)
+
+
+def _fmt(v, digits=2):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def print_results(results, device_name: str) -> None:
+    t = Table(title=f"latency on {device_name} (ms per batch, batch as exported)")
+    for col in ("model", "artifact", "runtime", "ran as", "p50 [95% CI]", "p90", "p99",
+                "img/s", "peak MB", "flags"):
+        t.add_column(col, no_wrap=col != "model", overflow="fold")
+    for r in results:
+        a, s, lat = r.artifact, r.settings, r.latency
+        flags = []
+        if lat and lat.noisy:
+            flags.append("noisy")
+        if r.throttled:
+            flags.append("THROTTLED")
+        if r.status != "ok":
+            flags.append(f"[red]{r.status}[/]: {(r.error or '')[:50]}")
+        ci = f" [{_fmt(lat.p50_ci[0])}, {_fmt(lat.p50_ci[1])}]" if lat and lat.p50_ci else ""
+        t.add_row(a.model_id or "-", f"{a.format}/{a.precision}", s.runtime,
+                  s.inference_precision or "-", (_fmt(lat.p50) + ci) if lat else "-",
+                  _fmt(lat.p90) if lat else "-", _fmt(lat.p99) if lat else "-",
+                  _fmt(lat.throughput_ips, 1) if lat else "-",
+                  _fmt(r.memory.peak_rss_mb, 0) if r.memory else "-", " ".join(flags))
+    console.print(t)

@@ -1,0 +1,294 @@
+"""Profile exported artifacts on a device: copy them (and the runner) there, run every
+runtime that can run each artifact, and save one schema-versioned JSON per device × artifact
+× runtime as soon as it exists, so a device that dies mid-sweep loses nothing finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import manifest as mf
+from . import results as rs
+from .errors import DeviceError, ManifestError, UsageError
+from .serialization import from_dict, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+RUNNER = Path(__file__).resolve().parents[1] / "devices" / "runner.py"
+REMOTE_RUNNER = "edge_vit_runner.py"
+
+# Which runtimes can run which format, in order of preference.
+RUNTIMES_FOR_FORMAT: dict[str, tuple[str, ...]] = {
+    "onnx": ("onnxruntime", "openvino"),
+    "openvino": ("openvino",),
+    "tflite": ("litert", "tflite_runtime"),
+}
+RUNTIME_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino",
+                  "litert": "ai_edge_litert", "tflite_runtime": "tflite_runtime",
+                  "pytorch": "torch"}
+
+
+@dataclass
+class ProfileSettings:
+    threads: int | None = None
+    warmup: int = 10
+    min_iterations: int = 50
+    min_seconds: float = 5.0
+    max_seconds: float = 120.0
+    seed: int = 0
+    runtimes: tuple[str, ...] | None = None  # restrict to these
+    ov_device: str = "CPU"
+    ov_precision: str = "default"  # what a deployment gets unless it pins one
+    include_pytorch: bool = False  # random-init timm reference (unpruned models only)
+    command_timeout: float | None = None  # per run; default from the settings
+    extra: dict = field(default_factory=dict)
+
+    def run_timeout(self) -> float:
+        return self.command_timeout or (self.max_seconds + 120.0)
+
+
+@dataclass
+class ArtifactEntry:
+    """One exported file with the manifest that describes it."""
+
+    manifest: mf.Manifest
+    root: Path
+    record: mf.ArtifactRecord
+
+    @property
+    def files(self) -> list[Path]:
+        main = self.root / self.record.path
+        extra = [main.with_suffix(".bin")] if main.suffix == ".xml" else []
+        return [main, *[p for p in extra if p.exists()]]
+
+    def remote_path(self, path: Path) -> str:
+        return f"artifacts/{self.manifest.model.id}/{path.relative_to(self.root).as_posix()}"
+
+
+@dataclass
+class RunPlan:
+    entry: ArtifactEntry | None
+    runtime: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.entry is None:
+            return f"pytorch/{self.options.get('timm_model')}"
+        r = self.entry.record
+        return f"{self.entry.manifest.model.id} {r.format}/{r.precision} on {self.runtime}"
+
+
+def collect_artifacts(paths: Iterable[Path], formats: Iterable[str] | None = None
+                      ) -> list[ArtifactEntry]:
+    """Artifacts from export folders (a model folder, or a folder of model folders).
+    Only artifacts that exported and passed their parity check are profiled."""
+    wanted = set(formats) if formats else None
+    entries: list[ArtifactEntry] = []
+    for p in paths:
+        p = Path(p)
+        manifests = [p / mf.MANIFEST_NAME] if (p / mf.MANIFEST_NAME).exists() else sorted(
+            p.glob(f"*/{mf.MANIFEST_NAME}"))
+        if p.is_file() and p.name == mf.MANIFEST_NAME:
+            manifests = [p]
+        if not manifests:
+            raise ManifestError(f"No export manifest under {p}",
+                                hint="Pass a folder made by `edge-vit export`.")
+        for path in manifests:
+            m = mf.read_manifest(path)
+            for rec in m.artifacts:
+                if rec.status == mf.OK and (wanted is None or rec.format in wanted):
+                    entries.append(ArtifactEntry(manifest=m, root=path.parent, record=rec))
+    if not entries:
+        raise UsageError("No usable artifacts (status ok) in " + ", ".join(map(str, paths)))
+    return entries
+
+
+def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
+              settings: ProfileSettings) -> tuple[list[RunPlan], list[str]]:
+    """Every (artifact, runtime) pair the device can run; notes for what it cannot."""
+    plans, notes = [], []
+    for e in entries:
+        fmt = e.record.format
+        candidates = [r for r in RUNTIMES_FOR_FORMAT.get(fmt, ())
+                      if settings.runtimes is None or r in settings.runtimes]
+        usable = [r for r in candidates if available.get(r)]
+        if fmt == "tflite" and "litert" in usable and "tflite_runtime" in usable:
+            usable.remove("tflite_runtime")  # the same interpreter; time it once
+        if not usable:
+            notes.append(f"{e.manifest.model.id} {fmt}/{e.record.precision}: no runtime for "
+                         f"{fmt} on this device (wanted one of {', '.join(candidates) or '-'})")
+            plans.append(RunPlan(entry=e, runtime=candidates[0] if candidates else "none",
+                                 options={"unsupported": True}))
+            continue
+        plans.extend(RunPlan(entry=e, runtime=r) for r in usable)
+    if settings.include_pytorch and available.get("pytorch"):
+        seen = set()
+        for e in entries:
+            src = e.manifest.model.source
+            if e.manifest.model.prune is None and src.name not in seen:
+                seen.add(src.name)
+                plans.append(RunPlan(entry=None, runtime="pytorch", options={
+                    "timm_model": src.name, "timm_kwargs": src.model_kwargs,
+                    "model_id": e.manifest.model.id,
+                    "batch": e.manifest.model.input_shape[0]}))
+    return plans, notes
+
+
+def result_path(results_dir: Path, device: str, plan: RunPlan) -> Path:
+    if plan.entry is None:
+        model_id, stem = plan.options["model_id"], "pytorch-fp32-pytorch"
+    else:
+        r = plan.entry.record
+        model_id, stem = plan.entry.manifest.model.id, f"{r.format}-{r.precision}-{plan.runtime}"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device)
+    return Path(results_dir) / safe / model_id / f"{stem}.json"
+
+
+def runner_argv(device, plan: RunPlan, settings: ProfileSettings) -> list[str]:
+    argv = [device.python, f"{device.workdir}/{REMOTE_RUNNER}", "profile",
+            "--runtime", plan.runtime, "--warmup", str(settings.warmup),
+            "--min-iterations", str(settings.min_iterations),
+            "--min-seconds", str(settings.min_seconds),
+            "--max-seconds", str(settings.max_seconds), "--seed", str(settings.seed),
+            "--lock", f"{device.workdir}/.profile.lock"]
+    if settings.threads:
+        argv += ["--threads", str(settings.threads)]
+    if plan.entry is None:
+        return argv + ["--format", "pytorch", "--artifact", "-",
+                       "--timm-model", plan.options["timm_model"],
+                       "--timm-kwargs", json.dumps(plan.options["timm_kwargs"]),
+                       "--model-id", plan.options["model_id"],
+                       "--batch", str(plan.options["batch"])]
+    r = plan.entry.record
+    argv += ["--artifact", f"{device.workdir}/{plan.entry.remote_path(plan.entry.files[0])}",
+             "--format", r.format, "--precision", r.precision,
+             "--model-id", plan.entry.manifest.model.id]
+    if r.sha256:
+        argv += ["--sha256", r.sha256]
+    if plan.runtime == "openvino":
+        argv += ["--ov-device", settings.ov_device, "--ov-precision", settings.ov_precision]
+    return argv
+
+
+def parse_runner_output(stdout: str) -> dict:
+    """The runner prints one JSON object; tolerate stray lines a runtime wrote to stdout."""
+    text = stdout.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        for line in reversed(text.splitlines()):
+            line = line.strip()
+            if line.startswith("{") and line.endswith("}"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+    raise DeviceError(f"The runner printed no JSON result: {text[-300:]!r}")
+
+
+def _failed(plan: RunPlan, device, error: str, status: str = rs.FAILED) -> rs.ProfileResult:
+    e = plan.entry
+    ref = rs.ArtifactRef(
+        model_id=e.manifest.model.id if e else plan.options.get("model_id"),
+        format=e.record.format if e else "pytorch",
+        precision=e.record.precision if e else "fp32",
+        path=str(e.root / e.record.path) if e else "-", sha256=e.record.sha256 if e else None)
+    return rs.ProfileResult(artifact=ref, settings=rs.RunSettings(runtime=plan.runtime),
+                            status=status, error=error, device_name=device.name,
+                            device_kind=device.kind)
+
+
+def deploy(device, entries: list[ArtifactEntry]):
+    """Copy the runner and the artifacts; files the device already holds are skipped."""
+    files = [(RUNNER, REMOTE_RUNNER)]
+    for e in entries:
+        files += [(p, e.remote_path(p)) for p in e.files]
+    return device.push(files)
+
+
+def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
+            results_dir: Path, progress: Callable[[str], None] | None = None,
+            available: dict[str, str | None] | None = None) -> list[rs.ProfileResult]:
+    say = progress or log.info
+    if available is None:
+        available = probe(device)["runtimes"]
+    plans, notes = plan_runs(entries, available, settings)
+    for n in notes:
+        say(f"note: {n}")
+    deploy(device, [p.entry for p in plans if p.entry is not None])
+    out: list[rs.ProfileResult] = []
+    for i, plan in enumerate(plans, 1):
+        path = result_path(results_dir, device.name, plan)
+        if plan.options.get("unsupported"):
+            res = _failed(plan, device, notes[0] if notes else "no runtime", rs.UNSUPPORTED)
+        else:
+            say(f"[{i}/{len(plans)}] {plan.label} ...")
+            try:
+                cmd = device.run(runner_argv(device, plan, settings),
+                                 timeout=settings.run_timeout())
+            except DeviceError as exc:
+                # the device is gone: record this run, keep every finished one, stop here
+                res = _failed(plan, device, f"device failed: {exc}")
+                write_json_atomic(path, res)
+                out.append(res)
+                raise
+            res = _result_from_command(cmd, plan, device)
+        write_json_atomic(path, res)
+        out.append(res)
+        if res.latency:
+            say(f"    p50 {res.latency.p50:.2f} ms  p90 {res.latency.p90:.2f} ms  "
+                f"({res.settings.inference_precision or '?'})  -> {path}")
+        elif res.status != rs.OK:
+            say(f"    {res.status}: {res.error}")
+    return out
+
+
+def _result_from_command(cmd, plan: RunPlan, device) -> rs.ProfileResult:
+    if cmd.timed_out:
+        return _failed(plan, device, f"timed out after {cmd.seconds:.0f} s")
+    try:
+        data = parse_runner_output(cmd.stdout)
+    except DeviceError as exc:
+        return _failed(plan, device, f"{exc} (exit {cmd.returncode}; stderr: "
+                                     f"{cmd.stderr.strip()[-300:]})")
+    if data.get("status") == rs.FAILED or cmd.returncode != 0:
+        error = data.get("error") or f"runner exit {cmd.returncode}"
+        if data.get("hint"):
+            error += f" (hint: {data['hint']})"
+        # a runtime the device lacks is a gap in coverage, not a failed measurement
+        status = rs.UNSUPPORTED if data.get("error_type") == "MissingRuntime" else rs.FAILED
+        return _failed(plan, device, error, status)
+    res = from_dict(rs.ProfileResult, data)
+    res.device_name, res.device_kind = device.name, device.kind
+    if plan.entry is not None:  # the host's view of what was profiled
+        res.artifact.path = str(plan.entry.root / plan.entry.record.path)
+    return res
+
+
+def probe(device) -> dict:
+    """Copy the runner and ask the device what it has."""
+    device.push([(RUNNER, REMOTE_RUNNER)])
+    cmd = device.run([device.python, f"{device.workdir}/{REMOTE_RUNNER}", "probe"], timeout=60)
+    if cmd.returncode != 0:
+        raise DeviceError(f"probe failed on {device.name} (exit {cmd.returncode}): "
+                          f"{cmd.stderr.strip()[-300:]}")
+    data = parse_runner_output(cmd.stdout)
+    runtimes = data.get("runtimes", {})
+    data["runtimes"] = {k: v for k, v in runtimes.items()}
+    return data
+
+
+def load_results(results_dir: Path) -> list[rs.ProfileResult]:
+    out = []
+    for p in sorted(Path(results_dir).rglob("*.json")):
+        try:
+            out.append(from_dict(rs.ProfileResult, json.loads(p.read_text())))
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            log.warning("skipping unreadable result %s: %s", p, exc)
+    return out
