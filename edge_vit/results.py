@@ -130,3 +130,51 @@ class ProfileResult:
     finished: str | None = None
     notes: list[str] = field(default_factory=list)
     schema_version: str = PROFILE_SCHEMA_VERSION
+
+
+ACCURACY_SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class DataRef:
+    """Which images an accuracy figure was computed on."""
+
+    root: str
+    layout: str  # "synset-folders" | "flat+LOC_val_solution.csv" | "flat+val.txt" | ...
+    fingerprint: str  # sha256 over (relative path, size, label) of the images used
+    num_images: int
+    num_classes: int  # distinct classes among the images used
+    label_space: str = "imagenet-1k"  # class indices: canonical 1000-class order
+    limit: int | None = None  # --limit: class-balanced subset size
+    subset_seed: int | None = None
+
+
+@dataclass
+class AccuracyResult:
+    """Top-1/top-5 of one artifact in one runtime (or the PyTorch reference)."""
+
+    artifact: ArtifactRef  # format "pytorch" for the reference
+    runtime: str
+    data: DataRef
+    status: str = OK
+    error: str | None = None
+    runtime_version: str | None = None
+    inference_precision: str | None = None  # what the runtime really computed in
+    weights: dict[str, Any] = field(default_factory=dict)  # the manifest's weights record
+    top1: float | None = None
+    top5: float | None = None
+    correct1: int = 0
+    correct5: int = 0
+    total: int = 0
+    top1_ci: list[float] = field(default_factory=list)  # Wilson 95 %
+    reference_top1: float | None = None  # PyTorch on the same images
+    drop_vs_reference: float | None = None  # reference_top1 - top1 (points of accuracy)
+    agreement_with_reference: float | None = None  # share of identical top-1 predictions
+    flagged: bool = False  # notably below its PyTorch source
+    flag_reason: str | None = None
+    seconds: float | None = None
+    cached: bool = False
+    started: str | None = None
+    finished: str | None = None
+    notes: list[str] = field(default_factory=list)
+    schema_version: str = ACCURACY_SCHEMA_VERSION

@@ -1,0 +1,167 @@
+"""Read what the other stages wrote: export manifests, profile results, accuracy results.
+
+Nothing here raises on one bad file: an unreadable file becomes a warning in the report, so a
+single corrupt JSON never hides the rest of a sweep.
+
+Layouts::
+
+    <artifacts>/<model-id>/manifest.json                                (edge-vit export)
+    <results>/<device>/<model-id>/<format>-<precision>-<runtime>.json   (edge-vit profile)
+    <accuracy>/<model-id>/<format>-<precision>-<runtime>.json           (accuracy runs)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import manifest as mf
+from .. import results as rs
+from ..errors import EdgeVitError
+from ..serialization import from_dict
+
+Key = tuple[str, str, str, str]  # model id, format, precision, runtime
+
+
+@dataclass
+class LoadedManifest:
+    manifest: mf.Manifest
+    path: Path
+
+
+@dataclass
+class Inputs:
+    manifests: dict[str, LoadedManifest] = field(default_factory=dict)  # by model id
+    profiles: dict[str, dict[Key, rs.ProfileResult]] = field(default_factory=dict)  # by device
+    accuracy: dict[Key, rs.AccuracyResult] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_manifests(paths: Iterable[Path], warnings: list[str]) -> dict[str, LoadedManifest]:
+    """Manifests under each path: a manifest file, a model folder, or a folder of them."""
+    out: dict[str, LoadedManifest] = {}
+    for p in map(Path, paths):
+        if p.is_file():
+            files = [p]
+        elif (p / mf.MANIFEST_NAME).is_file():
+            files = [p / mf.MANIFEST_NAME]
+        else:
+            files = sorted(p.glob(f"*/{mf.MANIFEST_NAME}"))
+        if not files:
+            warnings.append(f"no export manifest under {p}")
+        for f in files:
+            try:
+                m = mf.read_manifest(f)
+            except EdgeVitError as exc:
+                warnings.append(f"skipped manifest {f}: {exc}")
+                continue
+            if m.model.id in out:
+                warnings.append(f"model {m.model.id} has two manifests; using {f}")
+            out[m.model.id] = LoadedManifest(manifest=m, path=f)
+    return out
+
+
+def _read_json(path: Path, warnings: list[str]) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        warnings.append(f"skipped unreadable {path}: {exc}")
+        return None
+    if not isinstance(data, dict):
+        warnings.append(f"skipped {path}: not a JSON object")
+        return None
+    return data
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None = None
+                  ) -> dict[str, dict[Key, rs.ProfileResult]]:
+    """Profile results by device, then by (model, format, precision, runtime).
+    ``exclude`` (the accuracy folder, when it sits inside the results folder) is skipped."""
+    out: dict[str, dict[Key, rs.ProfileResult]] = {}
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        warnings.append(f"no profile results folder {results_dir}")
+        return out
+    for path in sorted(results_dir.glob("*/*/*.json")):
+        if _inside(path, exclude):
+            continue
+        data = _read_json(path, warnings)
+        if data is None:
+            continue
+        if "settings" not in data or "artifact" not in data:
+            warnings.append(f"skipped {path}: not a profile result")
+            continue
+        try:
+            res = from_dict(rs.ProfileResult, data)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            warnings.append(f"skipped malformed profile result {path}: {exc}")
+            continue
+        device = res.device_name or path.parts[-3]
+        model_id = res.artifact.model_id or path.parts[-2]
+        key = (model_id, res.artifact.format, res.artifact.precision, res.settings.runtime)
+        per_device = out.setdefault(device, {})
+        old = per_device.get(key)
+        if old is not None:
+            warnings.append(f"{device}: two results for {' '.join(key)}; keeping the later")
+            if (old.finished or "") > (res.finished or ""):
+                continue
+        per_device[key] = res
+    return out
+
+
+def accuracy_scale(acc: rs.AccuracyResult) -> float:
+    """Factor that turns this result's accuracy figures into percent.
+
+    Fractions (0-1) and percent (0-100) are told apart by ``correct1 / total`` where the run
+    counted images, else by the value itself."""
+    if acc.top1 is not None and acc.total > 0:
+        frac = acc.correct1 / acc.total
+        if abs(acc.top1 - frac) <= 1e-6:
+            return 100.0
+        if abs(acc.top1 - 100.0 * frac) <= 1e-4:
+            return 1.0
+    values = [v for v in (acc.top1, acc.top5, acc.reference_top1) if v is not None]
+    return 1.0 if any(v > 1.0 for v in values) else 100.0
+
+
+def load_accuracy(accuracy_dir: Path, warnings: list[str]) -> dict[Key, rs.AccuracyResult]:
+    out: dict[Key, rs.AccuracyResult] = {}
+    accuracy_dir = Path(accuracy_dir)
+    if not accuracy_dir.is_dir():
+        warnings.append(f"no accuracy results folder {accuracy_dir}")
+        return out
+    for path in sorted(accuracy_dir.glob("*/*.json")):
+        data = _read_json(path, warnings)
+        if data is None:
+            continue
+        if "data" not in data or "artifact" not in data:
+            warnings.append(f"skipped {path}: not an accuracy result")
+            continue
+        try:
+            acc = from_dict(rs.AccuracyResult, data)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            warnings.append(f"skipped malformed accuracy result {path}: {exc}")
+            continue
+        model_id = acc.artifact.model_id or path.parts[-2]
+        out[(model_id, acc.artifact.format, acc.artifact.precision, acc.runtime)] = acc
+    return out
+
+
+def load_inputs(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: Path) -> Inputs:
+    inputs = Inputs()
+    inputs.manifests = load_manifests(artifact_dirs, inputs.warnings)
+    inputs.profiles = load_profiles(results_dir, inputs.warnings, exclude=Path(accuracy_dir))
+    inputs.accuracy = load_accuracy(accuracy_dir, inputs.warnings)
+    return inputs
