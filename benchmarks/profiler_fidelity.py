@@ -125,7 +125,7 @@ def main() -> None:
             theirs.append(ref)
         a, b = statistics.median(ours), statistics.median(theirs)
         # paired per-round ratios cancel the slow drift of a shared machine's load
-        ratio = statistics.median(x / y for x, y in zip(ours, theirs))
+        ratio = statistics.median([x / y for x, y in zip(ours, theirs, strict=True)])
         rows.append((fmt, ref_name, a, b, ratio, note, ours, theirs))
     print(f"{'format':<9} {'reference':<14} {'edge-vit p50':>12} {'reference':>10} "
           f"{'ratio':>7}  verdict   (ratio: median of per-round edge-vit/reference)")
