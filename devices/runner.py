@@ -10,6 +10,7 @@ runtimes print goes to stderr), logs to stderr, and on failure exits non-zero wi
     python3 runner.py probe                       # environment + importable runtimes
     python3 runner.py versions                    # runtime versions only (fast, no imports)
     python3 runner.py profile --artifact m.onnx --format onnx [--runtime auto] ...
+    python3 runner.py trtexec --onnx m.onnx [--precision fp16] ...  # Jetson: TensorRT + power
 
 ``profile`` prints a dict with exactly the field names of ``edge_vit.results.ProfileResult``.
 Pruned PyTorch models are profiled by the host-side code (it can import edge-vit); here
@@ -18,6 +19,7 @@ on weight values). Python 3.8+ syntax on purpose: device Pythons are old.
 """
 
 import argparse
+import collections
 import contextlib
 import datetime
 import glob
@@ -34,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 RUNNER_VERSION = "1"
@@ -1060,6 +1063,259 @@ def cmd_probe(args):
             "install_hints": hints, "runner_version": RUNNER_VERSION}
 
 
+# ---------------------------------------------------------------- trtexec (TensorRT, Jetson)
+#
+# ``trtexec`` builds a TensorRT engine from the ONNX file on the device and times it; tegrastats
+# samples board power meanwhile. The runner only runs the tools and returns their raw text
+# (with arrival times of the lines); the host parses it with ``devices.parsers``. Flags are the
+# ones TensorRT 8.2 to 10.x share: ``--onnx= --saveEngine= [--fp16|--int8] --warmUp=<ms>
+# --duration=<s> --iterations=<n>``. trtexec's default summary already prints the 90/95/99th
+# percentiles from 8.4 on (see shared/data/jetson/trtexec/), and ``--percentile`` took a single
+# value before that, so it is not passed; ``--avgRuns`` only changes the "Average on N runs"
+# trace lines (not the summary) and would multiply the output, so it is left at its default.
+
+TRTEXEC_JETPACK = "/usr/src/tensorrt/bin/trtexec"  # JetPack installs it here, not on PATH
+TEGRASTATS_JETPACK = "/usr/bin/tegrastats"
+TRT_PRECISION_FLAGS = {"fp32": [], "fp16": ["--fp16"], "int8": ["--int8"]}
+TRT_OUTPUT_HEAD = 64 * 1024  # characters kept from the start (build options, device)
+TRT_OUTPUT_TAIL = 2 * 1024 * 1024  # and from the end (the performance summary)
+TEGRASTATS_MAX_LINES = 50000
+TRT_INFERENCE_START = "Starting inference"
+TRT_INFERENCE_END = ("Warmup completed", "Timing trace has", "=== Trace details ===",
+                     "=== Performance summary ===", "Average on ", "Throughput: ")
+
+
+class _CappedText(object):
+    """The first ``head`` and the last ``tail`` characters of a stream of lines."""
+
+    def __init__(self, head=TRT_OUTPUT_HEAD, tail=TRT_OUTPUT_TAIL):
+        self.head_limit, self.tail_limit = head, tail
+        self.head, self.head_len = [], 0
+        self.tail, self.tail_len = collections.deque(), 0
+        self.dropped = 0
+
+    def add(self, line):
+        if self.head_len < self.head_limit:
+            self.head.append(line)
+            self.head_len += len(line)
+            return
+        self.tail.append(line)
+        self.tail_len += len(line)
+        while self.tail_len > self.tail_limit and len(self.tail) > 1:
+            old = self.tail.popleft()
+            self.tail_len -= len(old)
+            self.dropped += len(old)
+
+    def text(self):
+        middle = (["[edge-vit runner: %d characters of output dropped here]\n" % self.dropped]
+                  if self.dropped else [])
+        return "".join(self.head + middle + list(self.tail))
+
+
+class _LineCollector(threading.Thread):
+    """Reads a child's stdout line by line, noting when each line arrived (seconds since
+    ``t0``, monotonic): tegrastats lines carry no usable clock of their own."""
+
+    def __init__(self, stream, t0, max_lines=TEGRASTATS_MAX_LINES):
+        threading.Thread.__init__(self)
+        self.daemon = True
+        self.stream, self.t0 = stream, t0
+        self.lines = collections.deque(maxlen=max_lines)
+
+    def run(self):
+        try:
+            for line in iter(self.stream.readline, ""):
+                if line.strip():
+                    self.lines.append((round(time.monotonic() - self.t0, 3), line.rstrip("\n")))
+        except (OSError, ValueError):  # the pipe closed under us while stopping
+            pass
+
+
+def find_tool(explicit, name, fallback=None):
+    """An executable: ``explicit`` when given (None if it is not one), else ``name`` on PATH,
+    else ``fallback``."""
+    def runnable(path):
+        return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+    if explicit:
+        return explicit if runnable(explicit) else None
+    found = shutil.which(name)
+    if found:
+        return found
+    return fallback if runnable(fallback) else None
+
+
+def _tool_text(argv, timeout=TOOL_TIMEOUT_S):
+    """stdout+stderr of a tool even when it exits non-zero (``nvpmodel -q`` without sudo
+    prints the mode, then errors); None when it is absent, hangs or prints nothing."""
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=timeout,
+                              universal_newlines=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("%s failed: %s", argv[0], exc)
+        return None
+    return done.stdout.strip() or None
+
+
+def jetson_board_facts(env):
+    """nvpmodel / jetson_clocks output for the environment's board facts, also where the
+    board is not recognised as a Jetson (a container without /etc/nv_tegra_release)."""
+    board = env.setdefault("board", {})
+    for key, argv in (("nvpmodel", ["nvpmodel", "-q"]), ("jetson_clocks", ["jetson_clocks",
+                                                                            "--show"])):
+        if board.get(key) is None:
+            text = _tool_text(argv)
+            if text is not None:
+                board[key] = text
+    return env
+
+
+def _stop(proc, grace=3.0):
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass
+
+
+def trtexec_error(output, returncode):
+    """A short reason from trtexec's own error lines."""
+    errors = [line.strip() for line in output.splitlines()
+              if re.search(r"\[[EF]\]|Error\[|&&&& FAILED", line)]
+    tail = "; ".join(errors[-4:]) or output.strip()[-400:] or "no output"
+    return "trtexec exited %s: %s" % (returncode, tail[:2000])
+
+
+def cmd_trtexec(args):
+    """Build and time a TensorRT engine with trtexec while tegrastats samples power."""
+    trtexec = find_tool(args.trtexec, "trtexec", TRTEXEC_JETPACK)
+    tegrastats = find_tool(args.tegrastats, "tegrastats", TEGRASTATS_JETPACK)
+    hint = ("JetPack ships trtexec at %s (apt package libnvinfer-bin / tensorrt): put it on "
+            "PATH or pass --trtexec PATH" % TRTEXEC_JETPACK)
+    if args.which:
+        return {"trtexec": trtexec, "tegrastats": tegrastats, "runner_version": RUNNER_VERSION,
+                "hint": None if trtexec else hint}
+    if trtexec is None:
+        where = ("--trtexec %s is not an executable file" % args.trtexec if args.trtexec
+                 else "trtexec is not on PATH and not at %s" % TRTEXEC_JETPACK)
+        raise MissingRuntime(where, hint)
+    if not args.onnx:
+        raise UsageError("trtexec needs --onnx PATH (or --which)")
+    if not os.path.isfile(args.onnx) or not os.access(args.onnx, os.R_OK):
+        raise ArtifactError("ONNX file %s does not exist or is not readable" % args.onnx)
+    if args.sha256 and sha256_file(args.onnx).lower() != args.sha256.lower():
+        raise ArtifactError("ONNX file %s does not have the expected sha256 %s (a broken copy?)"
+                            % (args.onnx, args.sha256))
+    engine = args.engine or "%s.%s.engine" % (os.path.splitext(args.onnx)[0], args.precision)
+    if os.path.dirname(engine):
+        os.makedirs(os.path.dirname(engine), exist_ok=True)
+    argv = [trtexec, "--onnx=%s" % args.onnx, "--saveEngine=%s" % engine]
+    argv += TRT_PRECISION_FLAGS[args.precision]
+    if args.shapes:
+        argv.append("--shapes=%s" % args.shapes)
+    argv += ["--warmUp=%d" % args.warmup_ms, "--duration=%d" % args.duration_s,
+             "--iterations=%d" % args.iterations]
+    notes = []
+    if tegrastats is None:
+        notes.append("tegrastats not found (PATH, %s): no power figures" % TEGRASTATS_JETPACK)
+    payload = {"status": "ok", "error": None, "returncode": None, "timed_out": False,
+               "precision": args.precision, "engine": engine, "trtexec_path": trtexec,
+               "trtexec_argv": argv, "trtexec_output": "", "tegrastats_path": tegrastats,
+               "tegrastats_argv": None, "tegrastats_output": "", "tegrastats_times": [],
+               "marks": {}, "seconds": None, "environment": None, "started": None,
+               "finished": None, "notes": notes, "runner_version": RUNNER_VERSION}
+    with device_lock(args.lock, args.lock_timeout) as waited:
+        if waited is not None:
+            payload.update(lock=args.lock, lock_wait_seconds=round(waited, 3))
+        payload["environment"] = jetson_board_facts(collect_environment())
+        payload["started"] = _now()
+        t0 = time.monotonic()
+        run_trtexec(args, argv, tegrastats, t0, payload)
+        payload["finished"] = _now()
+        payload["seconds"] = round(time.monotonic() - t0, 3)
+    return payload
+
+
+def run_trtexec(args, argv, tegrastats, t0, payload):
+    """trtexec in the foreground (same process group: a host-side ``timeout`` kills it too),
+    tegrastats in the background; both are stopped whatever happens."""
+    stats = collector = proc = None
+    marks = payload["marks"]
+    output = _CappedText()
+    timer = None
+    try:
+        if tegrastats:
+            payload["tegrastats_argv"] = [tegrastats, "--interval", str(args.tegrastats_interval_ms)]
+            try:
+                stats = subprocess.Popen(payload["tegrastats_argv"], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                         universal_newlines=True, encoding="utf-8",
+                                         errors="replace")
+                collector = _LineCollector(stats.stdout, t0)
+                collector.start()
+            except OSError as exc:
+                payload["notes"].append("tegrastats could not start: %s" % exc)
+                stats = None
+        marks["trtexec_started"] = round(time.monotonic() - t0, 3)
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, universal_newlines=True,
+                                    encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise MissingRuntime("cannot start %s: %s" % (argv[0], exc)) from None
+        expired = []
+
+        def kill():
+            expired.append(True)
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+        timer = threading.Timer(args.timeout, kill)
+        timer.daemon = True
+        timer.start()
+        for line in iter(proc.stdout.readline, ""):
+            output.add(line)
+            now = round(time.monotonic() - t0, 3)
+            if TRT_INFERENCE_START in line and "inference_started" not in marks:
+                marks["inference_started"] = now
+            elif "inference_finished" not in marks and "inference_started" in marks \
+                    and any(m in line for m in TRT_INFERENCE_END):
+                marks["inference_finished"] = now
+            elif "inference_finished" not in marks and "=== Performance summary ===" in line:
+                marks["inference_finished"] = now  # a log without "Starting inference"
+        payload["returncode"] = proc.wait()
+        marks["trtexec_finished"] = round(time.monotonic() - t0, 3)
+        timer.cancel()
+        text = output.text()
+        payload["trtexec_output"] = text
+        if expired:
+            payload.update(status="failed", timed_out=True,
+                           error="trtexec did not finish within --timeout %g s (killed)"
+                           % args.timeout)
+        elif payload["returncode"] != 0:
+            payload.update(status="failed", error=trtexec_error(text, payload["returncode"]))
+    finally:
+        if timer is not None:
+            timer.cancel()
+        _stop(proc, grace=1.0)
+        _stop(stats)
+        if collector is not None:
+            collector.join(timeout=3.0)
+            lines = list(collector.lines)
+            payload["tegrastats_times"] = [t for t, _ in lines]
+            payload["tegrastats_output"] = "\n".join(line for _, line in lines)
+        if proc is not None and not payload["trtexec_output"]:
+            payload["trtexec_output"] = output.text()  # interrupted: what it printed so far
+
+
 # ---------------------------------------------------------------- CLI
 
 class _Parser(argparse.ArgumentParser):
@@ -1080,7 +1336,7 @@ def _at_least(kind, low, inclusive=False):
 def build_parser():
     parser = _Parser(prog="runner.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    sub = parser.add_subparsers(dest="command", metavar="{probe,versions,profile}")
+    sub = parser.add_subparsers(dest="command", metavar="{probe,versions,profile,trtexec}")
     sub.required = True
     probe = sub.add_parser("probe", help="environment and importable runtimes")
     probe.add_argument("--timeout", type=float, default=120.0, help="per-runtime import limit")
@@ -1114,6 +1370,30 @@ def build_parser():
     p.add_argument("--lock-timeout", type=float, default=600.0)
     p.add_argument("--timm-model", help="--format pytorch: timm model name (random init)")
     p.add_argument("--timm-kwargs", help='--format pytorch: JSON, e.g. {"img_size": 32}')
+
+    t = sub.add_parser("trtexec", help="build and time a TensorRT engine with trtexec "
+                                       "(tegrastats samples power meanwhile)")
+    t.add_argument("--onnx", help="the ONNX model to build the engine from")
+    t.add_argument("--precision", default="fp32", choices=sorted(TRT_PRECISION_FLAGS))
+    t.add_argument("--engine", help="where to save the engine (default: beside the ONNX)")
+    t.add_argument("--sha256", help="expected sha256 of the ONNX file (checked)")
+    t.add_argument("--shapes", help="trtexec --shapes for dynamic inputs, e.g. input:1x3x224x224")
+    t.add_argument("--trtexec", help="trtexec executable (default: PATH, then %s)"
+                   % TRTEXEC_JETPACK)
+    t.add_argument("--tegrastats", help="tegrastats executable (default: PATH, then %s)"
+                   % TEGRASTATS_JETPACK)
+    t.add_argument("--warmup-ms", type=_at_least(int, 0, inclusive=True), default=200)
+    t.add_argument("--duration-s", type=_at_least(int, 0), default=3,
+                   help="trtexec --duration: time at least this long")
+    t.add_argument("--iterations", type=_at_least(int, 0), default=10,
+                   help="trtexec --iterations: and at least this many queries")
+    t.add_argument("--tegrastats-interval-ms", type=_at_least(int, 0), default=100)
+    t.add_argument("--timeout", type=_at_least(float, 0), default=1800.0,
+                   help="kill trtexec after this many seconds (engine build included)")
+    t.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
+    t.add_argument("--lock-timeout", type=float, default=600.0)
+    t.add_argument("--which", action="store_true",
+                   help="only say where trtexec and tegrastats are")
     return parser
 
 
@@ -1146,15 +1426,18 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, _on_signal)
         if args.verbose:
             log.setLevel(logging.DEBUG)
+        code = 0
         if args.command == "profile":
             payload = cmd_profile(args, partial)
+        elif args.command == "trtexec":
+            payload = cmd_trtexec(args)
+            code = 0 if payload.get("status", "ok") == "ok" else EXIT_FAILED
         elif args.command == "probe":
             payload = cmd_probe(args)
         elif args.command == "probe-runtime":
             payload = probe_runtime(args.name)
         else:
             payload = {"runner_version": RUNNER_VERSION, "runtimes": runtime_versions()}
-        code = 0
     except (KeyboardInterrupt, Interrupted, Exception) as exc:
         if isinstance(exc, KeyboardInterrupt):
             exc = Interrupted("interrupted", 130)

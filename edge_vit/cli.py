@@ -257,7 +257,7 @@ def doctor():
     console.print(t)
 
 
-from . import cli_devices  # noqa: E402,F401  (registers devices/deploy/profile on main)
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    from .commands import main as full_main
+
+    full_main()

@@ -1,6 +1,18 @@
 """Profile exported artifacts on a device: copy them (and the runner) there, run every
 runtime that can run each artifact, and save one schema-versioned JSON per device × artifact
 × runtime as soon as it exists, so a device that dies mid-sweep loses nothing finished.
+
+A device kind may take part through three optional methods (duck-typed, all on the device):
+
+* ``refine_plans(plans, notes, settings, available) -> (plans, notes)``: add, drop or reorder
+  runs before anything is copied (Jetson: TensorRT runs through trtexec; Raspberry Pi: its
+  preferred runtimes first). A plan with ``options["native"]`` is run by the device itself;
+  ``options["run_precision"]`` names what the runtime is asked to compute in (it goes into the
+  result file name); ``options["notes"]`` are copied into that plan's result.
+* ``run_native(plan, settings) -> ProfileResult``: run one such plan (it may raise
+  DeviceError when the device is gone, like ``run``).
+* ``board_check() -> dict``: board state (throttling, power mode) that ``probe`` adds to the
+  environment's board facts.
 """
 
 from __future__ import annotations
@@ -81,7 +93,9 @@ class RunPlan:
         if self.entry is None:
             return f"pytorch/{self.options.get('timm_model')}"
         r = self.entry.record
-        return f"{self.entry.manifest.model.id} {r.format}/{r.precision} on {self.runtime}"
+        label = f"{self.entry.manifest.model.id} {r.format}/{r.precision} on {self.runtime}"
+        run_precision = self.options.get("run_precision")
+        return f"{label} ({run_precision})" if run_precision else label
 
 
 def collect_artifacts(paths: Iterable[Path], formats: Iterable[str] | None = None
@@ -146,6 +160,10 @@ def result_path(results_dir: Path, device: str, plan: RunPlan) -> Path:
     else:
         r = plan.entry.record
         model_id, stem = plan.entry.manifest.model.id, f"{r.format}-{r.precision}-{plan.runtime}"
+        run_precision = plan.options.get("run_precision")
+        if run_precision:  # one artifact, several engines: onnx-fp16-tensorrt.json
+            stem = (f"{r.format}-{run_precision}-{plan.runtime}" if r.precision == "fp32"
+                    else f"{stem}-{run_precision}")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device)
     return Path(results_dir) / safe / model_id / f"{stem}.json"
 
@@ -214,31 +232,48 @@ def deploy(device, entries: list[ArtifactEntry]):
 
 def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
             results_dir: Path, progress: Callable[[str], None] | None = None,
-            available: dict[str, str | None] | None = None) -> list[rs.ProfileResult]:
+            available: dict[str, str | None] | None = None, skip_existing: bool = False
+            ) -> list[rs.ProfileResult]:
+    """Run every plan; ``skip_existing`` keeps an earlier ``ok`` result of the same artifact
+    (same sha256), runtime and device instead of measuring it again (resumed sweeps)."""
     say = progress or log.info
     if available is None:
         available = probe(device)["runtimes"]
     plans, notes = plan_runs(entries, available, settings)
+    refine = getattr(device, "refine_plans", None)
+    if refine is not None:  # the device kind's own runs and order (see the module docstring)
+        plans, notes = refine(plans, notes, settings, available)
     for n in notes:
         say(f"note: {n}")
     deploy(device, [p.entry for p in plans if p.entry is not None])
     out: list[rs.ProfileResult] = []
     for i, plan in enumerate(plans, 1):
         path = result_path(results_dir, device.name, plan)
+        earlier = _earlier_result(path, plan) if skip_existing else None
+        if earlier is not None:
+            say(f"[{i}/{len(plans)}] {plan.label}: measured earlier, kept ({path})")
+            out.append(earlier)
+            continue
         if plan.options.get("unsupported"):
             res = _failed(plan, device, notes[0] if notes else "no runtime", rs.UNSUPPORTED)
         else:
             say(f"[{i}/{len(plans)}] {plan.label} ...")
+            native = bool(plan.options.get("native"))
             try:
-                cmd = device.run(runner_argv(device, plan, settings),
-                                 timeout=settings.run_timeout())
+                if native:
+                    res = device.run_native(plan, settings)
+                else:
+                    cmd = device.run(runner_argv(device, plan, settings),
+                                     timeout=settings.run_timeout())
             except DeviceError as exc:
                 # the device is gone: record this run, keep every finished one, stop here
                 res = _failed(plan, device, f"device failed: {exc}")
                 write_json_atomic(path, res)
                 out.append(res)
                 raise
-            res = _result_from_command(cmd, plan, device)
+            if not native:
+                res = _result_from_command(cmd, plan, device)
+        res.notes.extend(n for n in plan.options.get("notes", []) if n not in res.notes)
         write_json_atomic(path, res)
         out.append(res)
         if res.latency:
@@ -247,6 +282,17 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
         elif res.status != rs.OK:
             say(f"    {res.status}: {res.error}")
     return out
+
+
+def _earlier_result(path: Path, plan: RunPlan) -> rs.ProfileResult | None:
+    if not path.exists():
+        return None
+    try:
+        res = from_dict(rs.ProfileResult, json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError, KeyError):
+        return None
+    same = plan.entry is None or res.artifact.sha256 in (None, plan.entry.record.sha256)
+    return res if res.status == rs.OK and same else None
 
 
 def _result_from_command(cmd, plan: RunPlan, device) -> rs.ProfileResult:
@@ -281,12 +327,18 @@ def probe(device) -> dict:
     data = parse_runner_output(cmd.stdout)
     runtimes = data.get("runtimes", {})
     data["runtimes"] = {k: v for k, v in runtimes.items()}
+    board_check = getattr(device, "board_check", None)
+    if board_check is not None:  # rpi: get_throttled and temperature; jetson: power mode
+        env = data.setdefault("environment", {})
+        env["board"] = {**(env.get("board") or {}), "check": board_check()}
     return data
 
 
 def load_results(results_dir: Path) -> list[rs.ProfileResult]:
     out = []
     for p in sorted(Path(results_dir).rglob("*.json")):
+        if p.relative_to(results_dir).parts[0] == "accuracy":  # edge-vit eval's results
+            continue
         try:
             out.append(from_dict(rs.ProfileResult, json.loads(p.read_text())))
         except (json.JSONDecodeError, TypeError, KeyError) as exc:

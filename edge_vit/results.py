@@ -161,6 +161,7 @@ class AccuracyResult:
     runtime_version: str | None = None
     inference_precision: str | None = None  # what the runtime really computed in
     weights: dict[str, Any] = field(default_factory=dict)  # the manifest's weights record
+    # accuracy figures are PERCENT (0-100); drops are percentage points
     top1: float | None = None
     top5: float | None = None
     correct1: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import types
@@ -29,6 +30,8 @@ def to_dict(obj: Any) -> Any:
         return [to_dict(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # "not measured": strict JSON has no NaN/Infinity
     return obj
 
 
@@ -65,7 +68,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(to_dict(obj), indent=2, sort_keys=False) + "\n"
+    return json.dumps(to_dict(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

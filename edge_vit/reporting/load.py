@@ -7,7 +7,10 @@ Layouts::
 
     <artifacts>/<model-id>/manifest.json                                (edge-vit export)
     <results>/<device>/<model-id>/<format>-<precision>-<runtime>.json   (edge-vit profile)
-    <accuracy>/<model-id>/<format>-<precision>-<runtime>.json           (accuracy runs)
+    <accuracy>/<model-id>/<format>-<precision>-<runtime>[-<ov precision>].json  (edge-vit eval)
+
+An accuracy file with an ``-<ov precision>`` suffix (``openvino-fp32-openvino-f16.json``) was
+run with OpenVINO's inference precision pinned; it joins profile runs pinned the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..errors import EdgeVitError
 from ..serialization import from_dict
 
 Key = tuple[str, str, str, str]  # model id, format, precision, runtime
+DEFAULT_MODE = "default"  # OpenVINO's own inference precision (what a deployment gets)
 
 
 @dataclass
@@ -35,8 +39,20 @@ class LoadedManifest:
 class Inputs:
     manifests: dict[str, LoadedManifest] = field(default_factory=dict)  # by model id
     profiles: dict[str, dict[Key, rs.ProfileResult]] = field(default_factory=dict)  # by device
-    accuracy: dict[Key, rs.AccuracyResult] = field(default_factory=dict)
+    accuracy: dict[Key, rs.AccuracyResult] = field(default_factory=dict)  # default mode
+    accuracy_pinned: dict[tuple[Key, str], rs.AccuracyResult] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def accuracy_for(self, key: tuple, mode: str | None) -> rs.AccuracyResult | None:
+        """The accuracy of ``key`` at OpenVINO precision ``mode`` (default: the plugin's)."""
+        if mode and mode != DEFAULT_MODE:
+            return self.accuracy_pinned.get((tuple(key), mode))
+        return self.accuracy.get(tuple(key))
+
+    def all_accuracy(self) -> list[tuple[Key, str, rs.AccuracyResult]]:
+        return sorted([(k, DEFAULT_MODE, a) for k, a in self.accuracy.items()]
+                      + [(k, m, a) for (k, m), a in self.accuracy_pinned.items()],
+                      key=lambda t: (t[0], t[1]))
 
 
 def load_manifests(paths: Iterable[Path], warnings: list[str]) -> dict[str, LoadedManifest]:
@@ -121,27 +137,24 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
     return out
 
 
-def accuracy_scale(acc: rs.AccuracyResult) -> float:
-    """Factor that turns this result's accuracy figures into percent.
-
-    Fractions (0-1) and percent (0-100) are told apart by ``correct1 / total`` where the run
-    counted images, else by the value itself."""
-    if acc.top1 is not None and acc.total > 0:
-        frac = acc.correct1 / acc.total
-        if abs(acc.top1 - frac) <= 1e-6:
-            return 100.0
-        if abs(acc.top1 - 100.0 * frac) <= 1e-4:
-            return 1.0
-    values = [v for v in (acc.top1, acc.top5, acc.reference_top1) if v is not None]
-    return 1.0 if any(v > 1.0 for v in values) else 100.0
+def accuracy_mode(path: Path, acc: rs.AccuracyResult) -> str:
+    """``default``, or the pinned OpenVINO precision named by the file's suffix."""
+    stem = f"{acc.artifact.format}-{acc.artifact.precision}-{acc.runtime}"
+    if path.stem.startswith(stem + "-"):
+        return path.stem[len(stem) + 1:]
+    return DEFAULT_MODE
 
 
-def load_accuracy(accuracy_dir: Path, warnings: list[str]) -> dict[Key, rs.AccuracyResult]:
+def load_accuracy(accuracy_dir: Path, warnings: list[str]
+                  ) -> tuple[dict[Key, rs.AccuracyResult],
+                             dict[tuple[Key, str], rs.AccuracyResult]]:
+    """(default-mode results by key, pinned-precision results by (key, mode))."""
     out: dict[Key, rs.AccuracyResult] = {}
+    pinned: dict[tuple[Key, str], rs.AccuracyResult] = {}
     accuracy_dir = Path(accuracy_dir)
     if not accuracy_dir.is_dir():
         warnings.append(f"no accuracy results folder {accuracy_dir}")
-        return out
+        return out, pinned
     for path in sorted(accuracy_dir.glob("*/*.json")):
         data = _read_json(path, warnings)
         if data is None:
@@ -155,13 +168,18 @@ def load_accuracy(accuracy_dir: Path, warnings: list[str]) -> dict[Key, rs.Accur
             warnings.append(f"skipped malformed accuracy result {path}: {exc}")
             continue
         model_id = acc.artifact.model_id or path.parts[-2]
-        out[(model_id, acc.artifact.format, acc.artifact.precision, acc.runtime)] = acc
-    return out
+        key = (model_id, acc.artifact.format, acc.artifact.precision, acc.runtime)
+        mode = accuracy_mode(path, acc)
+        if mode == DEFAULT_MODE:
+            out[key] = acc
+        else:
+            pinned[(key, mode)] = acc
+    return out, pinned
 
 
 def load_inputs(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: Path) -> Inputs:
     inputs = Inputs()
     inputs.manifests = load_manifests(artifact_dirs, inputs.warnings)
     inputs.profiles = load_profiles(results_dir, inputs.warnings, exclude=Path(accuracy_dir))
-    inputs.accuracy = load_accuracy(accuracy_dir, inputs.warnings)
+    inputs.accuracy, inputs.accuracy_pinned = load_accuracy(accuracy_dir, inputs.warnings)
     return inputs

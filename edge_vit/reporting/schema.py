@@ -57,6 +57,7 @@ class ReportRow:
     artifact_path: str | None = None
     # how it ran
     inference_precision: str | None = None  # what the runtime computed in on this device
+    ov_precision: str | None = None  # OpenVINO runs: "default" or the pinned precision
     runtime_version: str | None = None
     threads: int | None = None
     batch: int | None = None

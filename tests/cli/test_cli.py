@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from edge_vit.cli import main
+from edge_vit.commands import main
 
 TINY_ARGS = ["--model-arg", "img_size=32", "--model-arg", "patch_size=8",
              "--model-arg", "depth=2", "--model-arg", "num_classes=10"]

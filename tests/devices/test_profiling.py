@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from devices import open_device
 from edge_vit import results as rs
-from edge_vit.cli import main
+from edge_vit.commands import main
 from edge_vit.errors import DeviceError, DeviceUnreachableError, HostKeyError
 from edge_vit.profiling import (
     ProfileSettings,

@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from edge_vit.cli import main
+from edge_vit.commands import main
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,105 @@
+"""`edge-vit eval`: accuracy of exported artifacts in their runtimes, against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .cli import console, err_console, main
+
+
+@main.command("eval")
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option("--data", "data_dir", required=True,
+              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Validation images: n01440764/*.JPEG folders, or a flat folder with "
+                   "LOC_val_solution.csv or val.txt.")
+@click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed choosing the --limit subset.")
+@click.option("--labels", type=click.Choice(["imagenet", "folders"]), default="imagenet",
+              show_default=True, help="imagenet: canonical ImageNet-1k indices; folders: "
+                                      "class index = sorted folder order (non-1k models).")
+@click.option("--batch", type=int, default=32, show_default=True,
+              help="Images per call for PyTorch and dynamic-batch artifacts (fixed-batch "
+                   "ones run at their own batch).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path),
+              default=Path("results"), show_default=True,
+              help="Writes RESULTS/accuracy/<model>/<format>-<precision>-<runtime>.json.")
+@click.option("--no-cache", is_flag=True, help="Recompute everything; read and write no cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Cache root (default: $EDGE_VIT_CACHE, else ~/.cache/edge-vit).")
+@click.option("--threads", type=int, help="Inference threads (default: the runtime's).")
+@click.option("--formats", help="Only these formats (comma-separated).")
+@click.option("--ov-precision", type=click.Choice(["default", "f32", "bf16", "f16"]),
+              default="default", show_default=True,
+              help="OpenVINO inference precision (default: what the plugin picks, recorded).")
+def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache, cache_dir,
+          threads, formats, ov_precision):
+    """Top-1/top-5 of exported ARTIFACTS (default: ./artifacts) on validation images, each
+    in the runtime it ships with, and of the PyTorch model they came from."""
+    from .evaluation import EvalOptions, evaluate_all, load_dataset
+
+    data = load_dataset(data_dir, labels=labels, limit=limit, seed=seed)
+    err_console.print(f"data: {len(data.images)} images of {data.num_classes} classes "
+                      f"({data.layout}, {data.label_space}) in {data.root}")
+    for note in data.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    options = EvalOptions(batch=batch, threads=threads, ov_precision=ov_precision,
+                          use_cache=not no_cache, cache_dir=cache_dir, show_progress=True)
+    results = evaluate_all(artifacts or (Path("artifacts"),), data, options=options,
+                           results_dir=results_dir,
+                           formats=[f.strip() for f in formats.split(",")] if formats else None,
+                           on_result=_say)
+    print_accuracy(results)
+    console.print(f"results: {results_dir / 'accuracy'}")
+    if any(r.status != "ok" for r in results):
+        raise SystemExit(1)
+
+
+def _say(result) -> None:
+    a = result.artifact
+    what = f"{a.model_id} {a.format}/{a.precision} on {result.runtime}"
+    if result.status != "ok":
+        err_console.print(f"[red]{what}: failed:[/] {result.error}")
+    else:
+        err_console.print(f"{what}: top-1 {result.top1:.2f}%"
+                          f"{' (cached)' if result.cached else ''}")
+
+
+def _pct(v, digits=2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def print_accuracy(results) -> None:
+    t = Table(title="accuracy (top-1/top-5 in %, drop in points vs PyTorch)")
+    for col in ("model", "artifact", "runtime", "ran as", "top-1 [95% CI]", "top-5",
+                "agreement", "drop", "img/s", "flag"):
+        t.add_column(col, no_wrap=col != "model", overflow="fold")
+    notes = set()
+    for r in results:
+        a = r.artifact
+        flag = ""
+        if r.status != "ok":
+            flag = f"[red]{r.status}[/]: {(r.error or '')[:60]}"
+        elif r.flagged:
+            flag = "[red]FLAGGED[/]"
+        if r.cached:
+            flag = (flag + " cached").strip()
+        ci = f" [{r.top1_ci[0]:.1f}, {r.top1_ci[1]:.1f}]" if r.top1_ci else ""
+        rate = r.total / r.seconds if r.seconds and r.total else None
+        t.add_row(a.model_id or "-", f"{a.format}/{a.precision}", r.runtime,
+                  r.inference_precision or "-", (_pct(r.top1) + ci) if r.top1 is not None
+                  else "-", _pct(r.top5),
+                  "-" if r.agreement_with_reference is None
+                  else f"{r.agreement_with_reference:.1%}",
+                  "-" if r.drop_vs_reference is None else f"{r.drop_vs_reference:+.2f}",
+                  _pct(rate, 1), flag)
+        notes.update(n for n in r.notes if n.startswith("RANDOM"))
+        if r.flag_reason:
+            notes.add(f"{a.model_id} {a.format}/{a.precision}: {r.flag_reason}")
+    console.print(t)
+    for n in sorted(notes):
+        console.print(f"[yellow]note:[/] {n}")

@@ -1,0 +1,51 @@
+"""`edge-vit report`: join exports, profiles and accuracy into Markdown/CSV/JSON/HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import console, err_console, main
+
+
+@main.command("report")
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("results"), show_default=True,
+              help="Profile results: RESULTS/<device>/<model>/<format>-<prec>-<runtime>.json.")
+@click.option("--accuracy", "accuracy_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Accuracy results (default: RESULTS/accuracy).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("report"), show_default=True)
+@click.option("--formats", default="md,csv,json,html", show_default=True,
+              help="Comma-separated: md, csv, json, html.")
+def report(artifacts, results_dir, accuracy_dir, out_dir, formats):
+    """Join export manifests of ARTIFACTS (default: ./artifacts), profile results and accuracy
+    results into one report: per device, which pruned variant gives the best accuracy for its
+    latency (noise-aware Pareto front), with failures, environment and provenance."""
+    from .reporting import build_report, write_report
+    from .reporting.columns import front_rows, front_summary
+    from .reporting.write import parse_formats
+
+    wanted = parse_formats(formats)  # a typo fails before any work
+    rep = build_report(artifacts or (Path("artifacts"),), results_dir,
+                       accuracy_dir or results_dir / "accuracy")
+    written = write_report(rep, out_dir, wanted)
+    for w in rep.warnings:
+        loud = w.startswith("RANDOM-INIT")
+        err_console.print(f"[bold red]WARNING:[/] {w}" if loud else f"[yellow]warning:[/] {w}",
+                          markup=True, highlight=False)
+    for device in rep.device_names():
+        rows = rep.rows_for(device)
+        failed = sum(r.status != "ok" for r in rows)
+        console.print(f"[bold]{device}[/]: {len(rows)} rows, {failed} failed or not measured; "
+                      "Pareto front:")
+        front = front_rows(rows)
+        for r in front:
+            console.print(f"  {'≈' if r.pareto == 'tied' else '★'} {front_summary(r)}",
+                          markup=False)
+        if not front:
+            console.print("  (no row with both latency and accuracy)")
+    for fmt, path in written.items():
+        console.print(f"wrote {fmt}: {path}", markup=False)

@@ -1,0 +1,67 @@
+"""`edge-vit sweep`: export, profile, evaluate and report a whole grid, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import _kv_pairs, console, err_console, main
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Grid in TOML/YAML/JSON (keys as SweepConfig); options below override it.")
+@click.option("--name", help="Sweep name (output folder sweeps/<name>).")
+@click.option("--model", "models", multiple=True, help="timm model; repeatable.")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="timm.create_model argument for every model; repeatable.")
+@click.option("--prune", "plans", multiple=True,
+              help="A pruning plan, or 'none' for the unpruned baseline; repeatable.")
+@click.option("--formats", help="Comma-separated formats (default onnx,openvino,tflite).")
+@click.option("--precision", "precisions", help="Comma-separated precisions (default fp32).")
+@click.option("--device", "devices", multiple=True, help="Inventory device; repeatable.")
+@click.option("--inventory", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False),
+              help="Evaluation images (ImageNet val layout).")
+@click.option("--labels", type=click.Choice(["imagenet", "folders"]))
+@click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
+@click.option("--min-seconds", type=float, help="Profiling: minimum timed seconds per run.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
+def sweep(config_path, name, models, model_args, plans, formats, precisions, devices,
+          inventory, data, labels, limit, min_seconds, out):
+    """Run the grid models × pruning plans × formats × precisions × devices: export,
+    profile, evaluate, report. Re-running resumes: finished units are skipped."""
+    from .sweep import ModelEntry, SweepConfig, load_config, run_sweep
+
+    cfg = load_config(config_path) if config_path else SweepConfig()
+    kwargs = _kv_pairs(model_args)
+    if models:
+        cfg.models = [ModelEntry(name=m, model_kwargs=dict(kwargs)) for m in models]
+    elif kwargs:
+        for m in cfg.models:
+            m.model_kwargs.update(kwargs)
+    for attr, value in (("name", name), ("inventory", str(inventory) if inventory else None),
+                        ("data", str(data) if data else None), ("labels", labels),
+                        ("limit", limit), ("out", str(out) if out else None)):
+        if value is not None:
+            setattr(cfg, attr, value)
+    if plans:
+        cfg.prune = list(plans)
+    if formats:
+        cfg.formats = [f.strip() for f in formats.split(",") if f.strip()]
+    if precisions:
+        cfg.precisions = [p.strip() for p in precisions.split(",") if p.strip()]
+    if devices:
+        cfg.devices = list(devices)
+    if min_seconds is not None:
+        cfg.profile = {**cfg.profile, "min_seconds": min_seconds}
+    summary = run_sweep(cfg, progress=lambda m: err_console.print(m))
+    console.print(f"sweep {cfg.name}: {len(summary.ran)} unit(s) run, {len(summary.skipped)} "
+                  f"already done, {len(summary.failed)} failed -> {summary.out_dir}")
+    for rec in summary.failed:
+        console.print(f"  [red]failed[/] {rec.unit}: {rec.error}")
+    for kind, path in summary.report.items():
+        console.print(f"  report {kind}: {path}")
+    if summary.failed:
+        raise SystemExit(8)

@@ -1,0 +1,155 @@
+"""The human-readable table columns, shared by the Markdown and HTML renderers so both show
+the same figures the same way (CSV and JSON carry the raw typed fields instead)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import schema as S
+
+MARKS = {S.FRONT: "★", S.TIED: "≈", S.DOMINATED: ""}
+NO_DEVICE = "(no device)"
+
+
+def num(v: float | int | None, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}"
+
+
+def with_ci(v: float | None, lo: float | None, hi: float | None, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    if lo is None or hi is None:
+        return num(v, digits)
+    return f"{num(v, digits)} [{num(lo, digits)}, {num(hi, digits)}]"
+
+
+def signed(v: float | None, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    text = f"{v:+.{digits}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def speedup(r: S.ReportRow) -> str:
+    if r.speedup is None:
+        return "-"
+    if r.speedup_ci_low is not None and r.speedup_ci_high is not None:
+        return f"{r.speedup:.2f}× [{r.speedup_ci_low:.2f}, {r.speedup_ci_high:.2f}]"
+    return f"{r.speedup:.2f}×"
+
+
+def millions(v: int | None) -> str:
+    return "-" if v is None else f"{v / 1e6:.2f}"
+
+
+def giga(v: int | None) -> str:
+    return "-" if v is None else f"{v / 1e9:.3f}"
+
+
+def megabytes(v: int | None) -> str:
+    return "-" if v is None else f"{v / 1e6:.2f}"
+
+
+def prune_text(r: S.ReportRow) -> str:
+    if not r.pruned:
+        return "unpruned"
+    ratio = f" (MACs {r.macs_ratio:.0%})" if r.macs_ratio is not None else ""
+    return (r.prune_summary or "pruned") + ratio
+
+
+def device_label(device: str | None) -> str:
+    return NO_DEVICE if device is None else device
+
+
+def section_title(device: str | None) -> str:
+    return "Not profiled on any device (accuracy only)" if device is None \
+        else f"Device: {device}"
+
+
+def inputs_text(inputs: dict) -> str:
+    return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                     for k, v in inputs.items()) or "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    cell: Callable[[S.ReportRow], str]
+    numeric: bool = False
+
+
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("Pareto", lambda r: MARKS.get(r.pareto or "", "")),
+    Column("model", lambda r: r.model_id),
+    Column("prune", prune_text),
+    Column("params M", lambda r: millions(r.params), True),
+    Column("GMACs", lambda r: giga(r.macs), True),
+    Column("size MB", lambda r: megabytes(r.artifact_size_bytes), True),
+    Column("format", lambda r: f"{r.format}/{r.precision}"),
+    Column("runtime", lambda r: r.runtime or "-"),
+    Column("ran as", lambda r: r.inference_precision or "-"),
+    Column("p50 ms [95% CI]", lambda r: with_ci(r.p50_ms, r.p50_ci_low_ms, r.p50_ci_high_ms),
+           True),
+    Column("p90 ms", lambda r: num(r.p90_ms), True),
+    Column("img/s", lambda r: num(r.throughput_ips, 1), True),
+    Column("peak MB", lambda r: num(r.peak_rss_mb, 0), True),
+    Column("mJ/inf", lambda r: num(r.energy_per_inference_mj, 1), True),
+    Column("top-1 % [95% CI]",
+           lambda r: with_ci(r.top1_pct, r.top1_ci_low_pct, r.top1_ci_high_pct), True),
+    Column("top-5 %", lambda r: num(r.top5_pct), True),
+    Column("speedup vs base", speedup, True),
+    Column("Δ top-1 vs base (pts)", lambda r: signed(_neg(r.drop_vs_baseline_pts)), True),
+    Column("Δ top-1 vs PyTorch ref (pts)", lambda r: signed(_neg(r.drop_vs_reference_pts)),
+           True),
+    Column("status", lambda r: r.status),
+    Column("notes", lambda r: r.notes or ""),
+)
+
+FAILURE_COLUMNS: tuple[Column, ...] = (
+    Column("model", lambda r: r.model_id),
+    Column("format", lambda r: f"{r.format}/{r.precision}"),
+    Column("runtime", lambda r: r.runtime or "-"),
+    Column("status", lambda r: r.status),
+    Column("export", lambda r: r.export_status or "-"),
+    Column("profile", lambda r: r.profile_status or "-"),
+    Column("eval", lambda r: r.eval_status or "-"),
+    Column("reason", lambda r: r.reason or ""),
+)
+
+
+def _neg(v: float | None) -> float | None:
+    """Drops are stored as positive losses; tables show the change (negative = worse)."""
+    return None if v is None else -v
+
+
+def measured_rows(rows: list[S.ReportRow]) -> list[S.ReportRow]:
+    """Rows with a latency, fastest first: the main table of a device."""
+    return sorted((r for r in rows if r.p50_ms is not None),
+                  key=lambda r: (r.p50_ms, r.model_id, r.format, r.precision))
+
+
+def unmeasured_accuracy_rows(rows: list[S.ReportRow]) -> list[S.ReportRow]:
+    """Rows with an accuracy but no latency; shown for the device-less rows only (on a
+    device such a row failed to profile and is listed with the failures)."""
+    return [r for r in rows if r.p50_ms is None and r.top1_pct is not None]
+
+
+def failed_rows(rows: list[S.ReportRow]) -> list[S.ReportRow]:
+    return [r for r in rows if r.status != S.OK]
+
+
+def front_rows(rows: list[S.ReportRow]) -> list[S.ReportRow]:
+    return sorted((r for r in rows if r.on_front), key=lambda r: (r.p50_ms, -(r.top1_pct or 0)))
+
+
+def front_summary(r: S.ReportRow) -> str:
+    tie = " (tied)" if r.pareto == S.TIED else ""
+    sp = f", {r.speedup:.2f}× vs base" if r.speedup is not None else ""
+    drop = (f", {signed(_neg(r.drop_vs_baseline_pts))} pts vs base"
+            if r.drop_vs_baseline_pts is not None else "")
+    return (f"{r.model_id} {r.format}/{r.precision} on {r.runtime}: p50 {num(r.p50_ms)} ms, "
+            f"top-1 {num(r.top1_pct)} %{sp}{drop}{tie}")

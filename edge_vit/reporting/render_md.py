@@ -1,0 +1,107 @@
+"""The report as Markdown: warnings first, then one section per device (environment, Pareto
+front, results table, failures), then provenance."""
+
+from __future__ import annotations
+
+from . import columns as C
+from . import schema as S
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(cols, rows: list[S.ReportRow]) -> list[str]:
+    out = ["| " + " | ".join(_cell(c.title) for c in cols) + " |",
+           "|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|"]
+    out += ["| " + " | ".join(_cell(c.cell(r)) for c in cols) + " |" for r in rows]
+    return out
+
+
+def _environment(env: S.DeviceEnvironment | None) -> list[str]:
+    if env is None:
+        return []
+    facts = [("kind", env.kind), ("host", env.hostname), ("CPU", env.cpu_model),
+             ("cores", env.cores_logical), ("arch", env.machine), ("OS", env.os),
+             ("kernel", env.kernel), ("governor", env.governor), ("Python", env.python),
+             ("runtimes", ", ".join(f"{k} {v}" for k, v in env.runtimes.items()) or None),
+             ("board", ", ".join(f"{k}={v}" for k, v in env.board.items()) or None),
+             ("runs", f"{env.runs} ({env.first_run or '?'} → {env.last_run or '?'})")]
+    out = [f"- **{k}**: {_cell(str(v))}" for k, v in facts if v not in (None, "")]
+    if env.throttled_runs:
+        out.append(f"- **THROTTLED runs ({len(env.throttled_runs)})**: "
+                   + _cell(", ".join(env.throttled_runs)))
+    if env.throttle_unknown_runs:
+        out.append(f"- throttling could not be read for {env.throttle_unknown_runs} run(s)")
+    if env.noisy_runs:
+        out.append(f"- **noisy runs ({len(env.noisy_runs)})**: " + _cell(", ".join(env.noisy_runs)))
+    return out
+
+
+def _device_section(report: S.Report, device: str | None) -> list[str]:
+    rows = report.rows_for(device)
+    out = [f"## {_cell(C.section_title(device))}", ""]
+    env = report.environment(device) if device is not None else None
+    if env:
+        out += _environment(env) + [""]
+    front = C.front_rows(rows)
+    if front:
+        out += ["**Pareto front** (★ front, ≈ tied within the noise), fastest first:", ""]
+        out += [f"{i}. {_cell(C.front_summary(r))}" for i, r in enumerate(front, 1)] + [""]
+    measured = C.measured_rows(rows)
+    if measured:
+        out += _table(C.RESULT_COLUMNS, measured) + [""]
+    acc_only = C.unmeasured_accuracy_rows(rows) if device is None else []
+    if acc_only:
+        out += ["Accuracy without a latency:", ""]
+        out += _table(C.RESULT_COLUMNS, acc_only) + [""]
+    failed = C.failed_rows(rows)
+    if failed:
+        out += [f"**Failed or not measured ({len(failed)})**:", ""]
+        out += _table(C.FAILURE_COLUMNS, failed) + [""]
+    return out
+
+
+def _provenance(report: S.Report) -> list[str]:
+    out = ["## Provenance", "", "### Models and weights", "",
+           "| model | architecture | pruned | baseline | weights | source | state sha256 | note |",
+           "|---|---|---|---|---|---|---|---|"]
+    for m in report.models:
+        kind = f"**{m.weights_kind} (RANDOM INIT)**" if m.random_init else (m.weights_kind or "-")
+        out.append("| " + " | ".join(_cell(str(v)) for v in (
+            m.model_id, m.architecture or "-", m.prune_summary or "no",
+            m.baseline_model_id or "-", kind, m.weights_source or "-",
+            (m.state_sha256 or "-")[:16], m.weights_note or "")) + " |")
+    out += ["", "### Images (accuracy)", ""]
+    if not report.data:
+        out.append("No accuracy results.")
+    else:
+        out += ["| fingerprint | root | layout | images | classes | limit | used by |",
+                "|---|---|---|---:|---:|---:|---|"]
+        for d in report.data:
+            out.append("| " + " | ".join(_cell(str(v)) for v in (
+                d.fingerprint[:16], d.root, d.layout, d.num_images, d.num_classes,
+                d.limit if d.limit is not None else "-", ", ".join(d.used_by))) + " |")
+    return out + [""]
+
+
+def render_markdown(report: S.Report) -> str:
+    out = ["# edge-vit report", "",
+           f"Generated {report.generated or '?'} by {report.tool or 'edge-vit'} from "
+           + _cell(C.inputs_text(report.inputs)) + ".", ""]
+    for w in report.warnings:
+        loud = w.startswith("RANDOM-INIT")
+        out.append(f"> {'**⚠ ' if loud else '⚠ '}{_cell(w)}{'**' if loud else ''}")
+    if report.warnings:
+        out.append("")
+    out += ["**Pareto rule.** " + report.pareto_rule, "",
+            "Speedup = p50 of the unpruned baseline (same architecture, format, precision, "
+            "runtime, device) / p50 of the row; the bracket combines both p50 CIs. Δ top-1 is "
+            "the change in points vs the baseline artifact in the same runtime, and vs the "
+            "baseline's PyTorch fp32 reference, on the same images.", ""]
+    for device in report.device_names():
+        out += _device_section(report, device)
+    if report.rows_for(None):
+        out += _device_section(report, None)
+    out += _provenance(report)
+    return "\n".join(out)
