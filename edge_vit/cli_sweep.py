@@ -16,6 +16,10 @@ from .cli import _kv_pairs, console, err_console, main
 @click.option("--model", "models", multiple=True, help="timm model; repeatable.")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="timm.create_model argument for every model; repeatable.")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False),
+              help="Weights (.pth/.pt/.safetensors) for the model(s).")
+@click.option("--pretrained", is_flag=False, flag_value="default", default=None,
+              help="timm pretrained weights (needs the hub), optionally a tag.")
 @click.option("--prune", "plans", multiple=True,
               help="A pruning plan, or 'none' for the unpruned baseline; repeatable.")
 @click.option("--formats", help="Comma-separated formats (default onnx,openvino,tflite).")
@@ -28,7 +32,7 @@ from .cli import _kv_pairs, console, err_console, main
 @click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
 @click.option("--min-seconds", type=float, help="Profiling: minimum timed seconds per run.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
-def sweep(config_path, name, models, model_args, plans, formats, precisions, devices,
+def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, formats, precisions, devices,
           inventory, data, labels, limit, min_seconds, out):
     """Run the grid models × pruning plans × formats × precisions × devices: export,
     profile, evaluate, report. Re-running resumes: finished units are skipped."""
@@ -41,6 +45,11 @@ def sweep(config_path, name, models, model_args, plans, formats, precisions, dev
     elif kwargs:
         for m in cfg.models:
             m.model_kwargs.update(kwargs)
+    for m in cfg.models:
+        if checkpoint:
+            m.checkpoint = str(checkpoint)
+        if pretrained:
+            m.pretrained = True if pretrained == "default" else pretrained
     for attr, value in (("name", name), ("inventory", str(inventory) if inventory else None),
                         ("data", str(data) if data else None), ("labels", labels),
                         ("limit", limit), ("out", str(out) if out else None)):

@@ -1,0 +1,135 @@
+"""`edge-vit sweep`: the grid end to end, resumption after an interruption, config files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edge_vit.commands import main
+from edge_vit.errors import UsageError
+from edge_vit.sweep import ModelEntry, SweepConfig, load_config, run_sweep
+
+TINY_1K = {"img_size": 32, "patch_size": 8, "depth": 2}  # 1000 classes: ImageNet labels work
+FAST_PROFILE = {"warmup": 2, "min_iterations": 10, "min_seconds": 0.05, "max_seconds": 5.0,
+                "threads": 1}
+
+
+def _config(tmp_path, **kw) -> SweepConfig:
+    base = dict(name="t", models=[ModelEntry(name="deit_tiny_patch16_224", model_kwargs=TINY_1K)],
+                prune=["none", "heads=0.34,mlp=0.5"], formats=["onnx", "openvino"],
+                devices=["local"], profile=dict(FAST_PROFILE), out=str(tmp_path / "sweep"))
+    base.update(kw)
+    return SweepConfig(**base)
+
+
+class _Stop(KeyboardInterrupt):
+    pass
+
+
+def test_interrupted_sweep_resumes_without_redoing_units(tmp_path, imagenet_sample):
+    cfg = _config(tmp_path, data=str(imagenet_sample), limit=20)
+    seen: list[str] = []
+
+    def interrupt_during_second_profile(msg: str):
+        seen.append(msg)
+        if msg.startswith("> profile-") and sum(m.startswith("> profile-") for m in seen) == 2:
+            raise _Stop()  # Ctrl-C in the middle of the grid
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, progress=interrupt_during_second_profile)
+    first_units = {p.stem for p in (tmp_path / "sweep" / "units").glob("*.json")}
+    assert len([u for u in first_units if u.startswith("export-")]) == 2
+    assert len([u for u in first_units if u.startswith("profile-")]) == 1
+
+    summary = run_sweep(cfg)
+    assert set(summary.skipped) == first_units  # nothing finished was redone
+    assert not set(summary.ran) & first_units
+    assert not summary.failed
+    assert {u.split("-")[0] for u in summary.ran} == {"profile", "eval"}
+    assert set(summary.report) == {"md", "csv", "json", "html"}
+    report = json.loads(summary.report["json"].read_text())
+    measured = [r for r in report["rows"] if r["p50_ms"] is not None]
+    assert len(measured) == 6  # 2 models x (onnx on ort + onnx on ov + IR on ov)
+
+    again = run_sweep(cfg)  # a third run has nothing left to do
+    assert not again.ran and len(again.skipped) == len(first_units) + len(summary.ran)
+
+
+def test_failing_unit_keeps_the_others(tmp_path):
+    cfg = _config(tmp_path, prune=["none", "heads=1.5"], formats=["onnx"])
+    summary = run_sweep(cfg)
+    assert [r.kind for r in summary.failed] == ["export"]
+    assert "heads" in summary.failed[0].error
+    assert any(u.startswith("profile-local-") for u in summary.ran)
+    # a failed unit is retried by the next run, the finished ones are not
+    summary2 = run_sweep(cfg)
+    assert [u.split("-")[0] for u in summary2.ran] == ["export"]
+
+
+def test_config_file_and_cli(tmp_path):
+    cfg_file = tmp_path / "grid.toml"
+    cfg_file.write_text(
+        'name = "fromfile"\nprune = ["none"]\nformats = ["onnx"]\ndevices = ["local"]\n'
+        f'out = "{tmp_path / "s"}"\n'
+        '[[models]]\nname = "deit_tiny_patch16_224"\n'
+        'model_kwargs = {img_size = 32, patch_size = 8, depth = 2}\n'
+        '[profile]\nwarmup = 2\nmin_iterations = 10\nmin_seconds = 0.05\n')
+    cfg = load_config(cfg_file)
+    assert cfg.name == "fromfile" and cfg.models[0].model_kwargs["depth"] == 2
+    result = CliRunner().invoke(main, ["sweep", "--config", str(cfg_file)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s" / "report" / "report.html").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('formatz = ["onnx"]\n')
+    with pytest.raises(UsageError, match="formatz"):
+        load_config(bad)
+
+
+@pytest.mark.e2e
+def test_small_grid_local_and_ssh_with_browser_check(tmp_path, sshd, imagenet_sample):
+    """The issue's acceptance run: 3 pruning levels x 3 formats on the local device and a
+    loopback SSH device, evaluated on real ImageNet images, reported, and the HTML opened in
+    a real headless browser."""
+    from tests.reporting.test_browser import _argv, _browser, _DomIndex
+
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text(
+        "[devices.loop]\nkind = \"ssh\"\n"
+        f"host = \"{sshd.host}\"\nport = {sshd.port}\nuser = \"{sshd.user}\"\n"
+        f"identity_file = \"{sshd.identity_file}\"\nknown_hosts = \"{sshd.known_hosts}\"\n"
+        f"python = \"{sys.executable}\"\nworkdir = \"{tmp_path / 'remote'}\"\n"
+        "connect_timeout = 5.0\nretries = 0\n")
+    cfg = _config(tmp_path, prune=["none", "heads=0.34,mlp=0.5", "heads=0.34,mlp=0.75"],
+                  formats=["onnx", "openvino", "tflite"], devices=["local", "loop"],
+                  inventory=str(inventory), data=str(imagenet_sample))
+    summary = run_sweep(cfg)
+    assert not summary.failed, [(f.unit, f.error) for f in summary.failed]
+    report = json.loads(summary.report["json"].read_text())
+    for device in ("local", "loop"):
+        rows = [r for r in report["rows"] if r["device"] == device and r["p50_ms"]]
+        assert {r["format"] for r in rows} == {"onnx", "openvino", "tflite"}
+        assert len({r["model_id"] for r in rows}) == 3
+        assert any(r["pareto"] for r in rows)
+    shipped = {("onnx", "onnxruntime"), ("openvino", "openvino"), ("tflite", "litert")}
+    for r in report["rows"]:
+        if r["p50_ms"] and (r["format"], r["runtime"]) in shipped:
+            assert r["top1_pct"] is not None, r  # evaluated in the runtime it ships with
+    md = summary.report["md"].read_text()
+    assert "## Device: local" in md and "## Device: loop" in md
+    csv_lines = summary.report["csv"].read_text().strip().splitlines()
+    assert len(csv_lines) == len(report["rows"]) + 1
+
+    browser = _browser()
+    dom = subprocess.run([*_argv(browser, tmp_path / "profile"), "--dump-dom",
+                          summary.report["html"].resolve().as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    index = _DomIndex()
+    index.feed(dom)
+    for device in ("local", "loop"):
+        assert f"pareto-{device}" in index.svg_plots
+        assert index.circles.get(f"pareto-{device}", 0) >= 3
+        assert any(t[1] == device and t[2] > 0 for t in index.tables)
