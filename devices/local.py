@@ -25,7 +25,10 @@ class LocalDevice(Device):
     def __init__(self, config: DeviceConfig | None = None):
         super().__init__(config or DeviceConfig())
         self.python = self.config.python or sys.executable
-        self.root = Path(self.config.workdir or DEFAULT_WORKDIR).expanduser().resolve()
+        # the local device's files live in edge-vit's cache ($EDGE_VIT_CACHE when set)
+        cache = os.environ.get("EDGE_VIT_CACHE")
+        default = str(Path(cache) / "device") if cache else DEFAULT_WORKDIR
+        self.root = Path(self.config.workdir or default).expanduser().resolve()
         self.workdir = str(self.root)
 
     def run(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # The hub is never reachable in tests: make timm/huggingface fail fast instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Caches (evaluation results, preprocessed images, the local device's work dir) go to a
+# throwaway folder, never to the user's ~/.cache.
+os.environ["EDGE_VIT_CACHE"] = tempfile.mkdtemp(prefix="edge-vit-test-cache-")
 
 TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 # resmlp_* fix patch_size=16 in timm, so a 32x32 ResMLP has 4 tokens
