@@ -9,7 +9,6 @@ entry-point group.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
 from edge_vit.errors import DeviceCommandError, DeviceError, MissingRuntimeError, UsageError
+from edge_vit.models import file_sha256 as sha256_file
 
 if TYPE_CHECKING:
     from devices.inventory import DeviceConfig
@@ -93,14 +93,6 @@ class PushReport:
     @property
     def skipped(self) -> list[str]:
         return [f.remote for f in self.files if not f.transferred]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_relpath(rel: str) -> str:
