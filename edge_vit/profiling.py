@@ -249,7 +249,7 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
     out: list[rs.ProfileResult] = []
     for i, plan in enumerate(plans, 1):
         path = result_path(results_dir, device.name, plan)
-        earlier = _earlier_result(path, plan) if skip_existing else None
+        earlier = _earlier_result(path, plan, settings) if skip_existing else None
         if earlier is not None:
             say(f"[{i}/{len(plans)}] {plan.label}: measured earlier, kept ({path})")
             out.append(earlier)
@@ -284,7 +284,8 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
     return out
 
 
-def _earlier_result(path: Path, plan: RunPlan) -> rs.ProfileResult | None:
+def _earlier_result(path: Path, plan: RunPlan, settings: ProfileSettings
+                    ) -> rs.ProfileResult | None:
     if not path.exists():
         return None
     try:
@@ -292,7 +293,11 @@ def _earlier_result(path: Path, plan: RunPlan) -> rs.ProfileResult | None:
     except (json.JSONDecodeError, TypeError, KeyError):
         return None
     same = plan.entry is None or res.artifact.sha256 in (None, plan.entry.record.sha256)
-    return res if res.status == rs.OK and same else None
+    measured_alike = (res.settings.warmup, res.settings.min_iterations,
+                      res.settings.min_seconds) == (settings.warmup, settings.min_iterations,
+                                                    settings.min_seconds) \
+        and (settings.threads is None or res.settings.threads == settings.threads)
+    return res if res.status == rs.OK and same and measured_alike else None
 
 
 def _result_from_command(cmd, plan: RunPlan, device) -> rs.ProfileResult:

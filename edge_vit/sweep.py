@@ -174,7 +174,9 @@ class Sweep:
                     exports.append(Path(rec.outputs["manifest_dir"]))
         for device in self.cfg.devices:
             for mdir in exports:
-                unit = f"profile-{device}-{mdir.name}"
+                # the settings are part of the unit: changing them re-measures
+                unit = (f"profile-{device}-{mdir.name}-"
+                        f"{_key(self.cfg.profile, self.cfg.formats, self.cfg.precisions)}")
                 self._run_unit(unit, "profile", lambda d=device, m=mdir: self._profile(d, m))
         if self.cfg.data:
             for mdir in exports:

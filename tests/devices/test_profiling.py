@@ -156,3 +156,16 @@ def test_device_dying_mid_run_keeps_finished_results(sshd_factory, tiny_artifact
     ok = [r for r in saved if r.status == rs.OK]
     failed = [r for r in saved if r.status == rs.FAILED]
     assert len(ok) >= 2 and failed and "device failed" in failed[0].error
+
+
+def test_skip_existing_keeps_results_measured_the_same_way(tiny_artifacts, tmp_path):
+    entries = collect_artifacts([tiny_artifacts], formats=["onnx"])
+    settings = ProfileSettings(**{**FAST.__dict__, "runtimes": ("onnxruntime",)})
+    with open_device(_local_config(tmp_path)) as device:
+        first = profile(device, entries, settings, tmp_path / "r")
+        kept = profile(device, entries, settings, tmp_path / "r", skip_existing=True)
+        other = ProfileSettings(**{**settings.__dict__, "min_iterations": 12})
+        remeasured = profile(device, entries, other, tmp_path / "r", skip_existing=True)
+    assert kept[0].started == first[0].started  # resumed: not measured again
+    assert remeasured[0].started != first[0].started  # other settings: measured again
+    assert remeasured[0].settings.min_iterations == 12
