@@ -130,6 +130,13 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
         sys.exit(6 if all(a.status == "validation_failed" for a in result.failed) else 5)
 
 
+def _num(value, fmt: str) -> str:
+    """A figure, or '-' when it was not measured (None, or NaN from a failed run)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return format(value, fmt)
+
+
 def _print_manifest(manifest, path: Path) -> None:
     m = manifest.model
     title = (f"{m.id}  ·  {m.params / 1e6:.2f} M params  ·  {m.macs / 1e9:.3f} GMACs  ·  "
@@ -143,8 +150,8 @@ def _print_manifest(manifest, path: Path) -> None:
             a.format, a.precision,
             f"[{'green' if a.status == 'ok' else 'red'}]{a.status}[/]",
             f"{a.size_bytes / 1e6:.2f}" if a.size_bytes else "-",
-            f"{p.max_abs_diff:.1e}" if p else "-", f"{p.min_cosine:.6f}" if p else "-",
-            f"{p.top1_agreement:.0%}" if p else "-",
+            _num(p and p.max_abs_diff, ".1e"), _num(p and p.min_cosine, ".6f"),
+            _num(p and p.top1_agreement, ".0%"),
             f"{a.export_seconds:.1f}" if a.export_seconds is not None else "-")
     console.print(table)
     for a in manifest.artifacts:

@@ -240,7 +240,7 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
         src_fmt = exporter.source_format
         if src_fmt != "pytorch" and src_fmt not in produced:
             if src_fmt not in formats:  # chained source not asked for: build it quietly
-                src = _export_source(src_fmt, model, root, model_id, input_shape, opts)
+                src = _export_source(src_fmt, model, root, model_id, input_shape, opts, say)
                 if src is not None:
                     produced[src_fmt] = src
             if src_fmt not in produced:
@@ -262,12 +262,13 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
         try:
             exporter.check_available()
             files = exporter.export(source_obj, request)
-        except EdgeVitError as exc:
+        except Exception as exc:  # any converter crash costs only this format
+            error = str(exc) if isinstance(exc, EdgeVitError) else f"{type(exc).__name__}: {exc}"
             for p in wanted:
                 manifest.upsert(mf.ArtifactRecord(format=fmt, precision=p,
-                                                  status=mf.EXPORT_FAILED, error=str(exc)))
+                                                  status=mf.EXPORT_FAILED, error=error))
             mf.write_manifest(root, manifest)
-            say(f"{fmt}: FAILED: {exc}")
+            say(f"{fmt}: FAILED: {error}")
             continue
         seconds = time.perf_counter() - t0
         tools = exporter.tool_versions()
@@ -290,12 +291,14 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     return ExportResult(manifest=manifest, manifest_path=path, warnings=warnings)
 
 
-def _export_source(fmt, model, root, model_id, input_shape, opts) -> Path | None:
+def _export_source(fmt, model, root, model_id, input_shape, opts, say) -> Path | None:
     try:
         files = get_exporter(fmt).export(model, ExportRequest(
-            out_dir=root / fmt, stem=model_id, input_shape=input_shape, opset=opts.opset))
+            out_dir=root / fmt, stem=model_id, input_shape=input_shape, opset=opts.opset,
+            dynamic_batch=opts.dynamic_batch))
         return files[0].path
-    except EdgeVitError:
+    except Exception as exc:
+        say(f"{fmt} (needed as a source): FAILED: {type(exc).__name__}: {exc}")
         return None
 
 

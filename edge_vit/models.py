@@ -83,8 +83,10 @@ def create_model(name: str, model_kwargs: dict[str, Any] | None = None):
     check_model_name(name)
     try:
         model = timm.create_model(name.split(".", 1)[0], pretrained=False, **(model_kwargs or {}))
-    except TypeError as exc:
-        raise UnknownModelError(f"Bad model arguments for {name}: {exc}") from exc
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
+        # timm asserts on impossible shapes (e.g. embed_dim not divisible by num_heads)
+        raise UnknownModelError(f"Bad model arguments {model_kwargs or {}} for {name}: "
+                                f"{type(exc).__name__}: {exc}") from exc
     return model.eval()
 
 
@@ -173,13 +175,16 @@ def load_checkpoint_into(model, path: Path) -> WeightsInfo:
                        state_sha256=state_dict_sha256(model.state_dict()))
 
 
-def load_pretrained_into(model, name: str, tag: str | None) -> WeightsInfo:
+def load_pretrained_into(model, name: str, tag: str | None,
+                         model_kwargs: dict[str, Any] | None = None) -> WeightsInfo:
     """Pretrained weights through timm's hub loader; a clear error when the hub is unreachable."""
     import timm
 
     full = f"{name.split('.', 1)[0]}.{tag}" if tag else name
     try:
-        ref = timm.create_model(full, pretrained=True, num_classes=model.num_classes)
+        # same arguments as the model itself: timm adapts the weights (e.g. resamples the
+        # position embedding for another img_size)
+        ref = timm.create_model(full, pretrained=True, **(model_kwargs or {}))
     except RuntimeError as exc:
         if "No pretrained weights" in str(exc) or "Invalid pretrained tag" in str(exc):
             raise WeightsUnavailableError(f"timm has no pretrained weights '{full}'.") from exc
@@ -215,7 +220,9 @@ def build_model(name: str, *, model_kwargs: dict[str, Any] | None = None,
     if checkpoint:
         weights = load_checkpoint_into(model, checkpoint)
     elif pretrained:
-        weights = load_pretrained_into(model, name, pretrained if isinstance(pretrained, str) else None)
+        weights = load_pretrained_into(model, name,
+                                       pretrained if isinstance(pretrained, str) else None,
+                                       model_kwargs)
     else:
         weights = WeightsInfo(
             kind="random", source=f"seed={seed}",

@@ -58,10 +58,17 @@ class ProfileSettings:
     ov_precision: str = "default"  # what a deployment gets unless it pins one
     include_pytorch: bool = False  # random-init timm reference (unpruned models only)
     command_timeout: float | None = None  # per run; default from the settings
+    lock_timeout: float = 600.0  # how long a run waits for another profile on the device
     extra: dict = field(default_factory=dict)
 
     def run_timeout(self) -> float:
-        return self.command_timeout or (self.max_seconds + 120.0)
+        return self.command_timeout or (self.max_seconds + 120.0 + self.lock_timeout)
+
+    def requested(self) -> dict:
+        """What decides how a run is measured: a kept result must have been asked the same."""
+        return {k: getattr(self, k) for k in (
+            "threads", "warmup", "min_iterations", "min_seconds", "max_seconds", "seed",
+            "ov_device", "ov_precision")} | {"extra": dict(self.extra)}
 
 
 @dataclass
@@ -134,11 +141,14 @@ def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
         usable = [r for r in candidates if available.get(r)]
         if fmt == "tflite" and "litert" in usable and "tflite_runtime" in usable:
             usable.remove("tflite_runtime")  # the same interpreter; time it once
+        if not candidates:
+            continue  # every runtime for this format was filtered out by --runtime
         if not usable:
-            notes.append(f"{e.manifest.model.id} {fmt}/{e.record.precision}: no runtime for "
-                         f"{fmt} on this device (wanted one of {', '.join(candidates) or '-'})")
-            plans.append(RunPlan(entry=e, runtime=candidates[0] if candidates else "none",
-                                 options={"unsupported": True}))
+            note = (f"{e.manifest.model.id} {fmt}/{e.record.precision}: no runtime for {fmt} "
+                    f"on this device (wanted one of {', '.join(candidates)})")
+            notes.append(note)
+            plans.append(RunPlan(entry=e, runtime=candidates[0],
+                                 options={"unsupported": True, "reason": note}))
             continue
         plans.extend(RunPlan(entry=e, runtime=r) for r in usable)
     if settings.include_pytorch and available.get("pytorch"):
@@ -174,7 +184,8 @@ def runner_argv(device, plan: RunPlan, settings: ProfileSettings) -> list[str]:
             "--min-iterations", str(settings.min_iterations),
             "--min-seconds", str(settings.min_seconds),
             "--max-seconds", str(settings.max_seconds), "--seed", str(settings.seed),
-            "--lock", f"{device.workdir}/.profile.lock"]
+            "--lock", f"{device.workdir}/.profile.lock",
+            "--lock-timeout", f"{settings.lock_timeout:g}"]
     if settings.threads:
         argv += ["--threads", str(settings.threads)]
     if plan.entry is None:
@@ -224,10 +235,10 @@ def _failed(plan: RunPlan, device, error: str, status: str = rs.FAILED) -> rs.Pr
 
 def deploy(device, entries: list[ArtifactEntry]):
     """Copy the runner and the artifacts; files the device already holds are skipped."""
-    files = [(RUNNER, REMOTE_RUNNER)]
-    for e in entries:
-        files += [(p, e.remote_path(p)) for p in e.files]
-    return device.push(files)
+    files = {REMOTE_RUNNER: RUNNER}
+    for e in entries:  # one entry per run: the same file may be listed several times
+        files.update({e.remote_path(p): p for p in e.files})
+    return device.push([(local, remote) for remote, local in files.items()])
 
 
 def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
@@ -255,7 +266,7 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
             out.append(earlier)
             continue
         if plan.options.get("unsupported"):
-            res = _failed(plan, device, notes[0] if notes else "no runtime", rs.UNSUPPORTED)
+            res = _failed(plan, device, plan.options.get("reason", "no runtime"), rs.UNSUPPORTED)
         else:
             say(f"[{i}/{len(plans)}] {plan.label} ...")
             native = bool(plan.options.get("native"))
@@ -274,6 +285,7 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
             if not native:
                 res = _result_from_command(cmd, plan, device)
         res.notes.extend(n for n in plan.options.get("notes", []) if n not in res.notes)
+        res.settings.options["requested"] = settings.requested()
         write_json_atomic(path, res)
         out.append(res)
         if res.latency:
@@ -293,10 +305,7 @@ def _earlier_result(path: Path, plan: RunPlan, settings: ProfileSettings
     except (json.JSONDecodeError, TypeError, KeyError):
         return None
     same = plan.entry is None or res.artifact.sha256 in (None, plan.entry.record.sha256)
-    measured_alike = (res.settings.warmup, res.settings.min_iterations,
-                      res.settings.min_seconds) == (settings.warmup, settings.min_iterations,
-                                                    settings.min_seconds) \
-        and (settings.threads is None or res.settings.threads == settings.threads)
+    measured_alike = res.settings.options.get("requested") == settings.requested()
     return res if res.status == rs.OK and same and measured_alike else None
 
 

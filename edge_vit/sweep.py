@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,7 +72,10 @@ def load_config(path: Path) -> SweepConfig:
         raise UsageError(f"Cannot read sweep config {path}: {exc}") from exc
     try:
         if path.suffix == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
@@ -90,6 +94,16 @@ def load_config(path: Path) -> SweepConfig:
         raise UsageError(f"Unknown key(s) {unknown} in {path}; known: {sorted(known)}")
     data["models"] = [m if isinstance(m, dict) else {"name": m} for m in data.get("models", [])] \
         or to_dict(SweepConfig().models)
+    for key in ("prune", "formats", "precisions", "devices"):
+        if key in data and (not isinstance(data[key], list)
+                            or not all(isinstance(v, str) for v in data[key])):
+            raise UsageError(f"'{key}' in {path} must be a list of strings, got {data[key]!r}")
+    from .profiling import ProfileSettings
+
+    bad = sorted(set(data.get("profile", {})) - set(ProfileSettings.__dataclass_fields__))
+    if bad:
+        raise UsageError(f"Unknown profile setting(s) {bad} in {path}; known: "
+                         f"{sorted(ProfileSettings.__dataclass_fields__)}")
     return from_dict(SweepConfig, data)
 
 
@@ -151,10 +165,11 @@ class Sweep:
         try:
             outputs = fn()
             rec = UnitRecord(unit=unit, kind=kind, status="ok", outputs=outputs)
-        except EdgeVitError as exc:
-            rec = UnitRecord(unit=unit, kind=kind, status="failed", error=str(exc))
+        except Exception as exc:  # one unit's failure never stops the grid
+            error = str(exc) if isinstance(exc, EdgeVitError) else f"{type(exc).__name__}: {exc}"
+            rec = UnitRecord(unit=unit, kind=kind, status="failed", error=error)
             self.summary.failed.append(rec)
-            self.say(f"! {unit}: {exc}")
+            self.say(f"! {unit}: {error}")
         rec.seconds = round(time.perf_counter() - t0, 2)
         rec.finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         write_json_atomic(self._marker(unit), rec)
@@ -174,13 +189,16 @@ class Sweep:
                     exports.append(Path(rec.outputs["manifest_dir"]))
         for device in self.cfg.devices:
             for mdir in exports:
-                # the settings are part of the unit: changing them re-measures
+                # settings and the exported files are part of the unit: changing either
+                # (e.g. a re-export with other weights) measures again
                 unit = (f"profile-{device}-{mdir.name}-"
-                        f"{_key(self.cfg.profile, self.cfg.formats, self.cfg.precisions)}")
+                        f"{_key(self.cfg.profile, _artifact_hashes(mdir))}")
                 self._run_unit(unit, "profile", lambda d=device, m=mdir: self._profile(d, m))
         if self.cfg.data:
             for mdir in exports:
-                unit = f"eval-{mdir.name}-{_key(self.cfg.data, self.cfg.limit, self.cfg.labels)}"
+                key = _key(self.cfg.data, self.cfg.limit, self.cfg.labels,
+                           _artifact_hashes(mdir))
+                unit = f"eval-{mdir.name}-{key}"
                 self._run_unit(unit, "eval", lambda m=mdir: self._evaluate(m))
         else:
             self.say("note: no evaluation data given (--data): the report has latency only")
@@ -245,6 +263,13 @@ class Sweep:
         for kind, path in written.items():
             self.say(f"report ({kind}): {path}")
         return written
+
+
+def _artifact_hashes(manifest_dir: Path) -> list:
+    from .manifest import read_manifest
+
+    m = read_manifest(manifest_dir)
+    return sorted((a.format, a.precision, a.status, a.sha256) for a in m.artifacts)
 
 
 class _UnitFailed(EdgeVitError):

@@ -96,12 +96,21 @@ _DIST_NAMES = {"onnxruntime": "onnxruntime", "ai_edge_litert": "ai-edge-litert",
                "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
 
 
+# other distributions that provide the same module (e.g. tensorflow-cpu)
+_ALT_DISTS = {"tensorflow": ("tensorflow-cpu", "tensorflow-intel", "tf-nightly"),
+              "onnxruntime": ("onnxruntime-gpu", "onnxruntime-openvino"),
+              "openvino": ("openvino-nightly",)}
+
+
 def package_version(module: str) -> str:
-    try:
-        return importlib.metadata.version(_DIST_NAMES.get(module, module))
-    except importlib.metadata.PackageNotFoundError:
-        mod = importlib.import_module(module) if module_available(module) else None
-        return getattr(mod, "__version__", "unknown") if mod else "missing"
+    """The installed version from package metadata; never imports the module (doctor must
+    stay fast and must not pull in TensorFlow)."""
+    for dist in (_DIST_NAMES.get(module, module), *_ALT_DISTS.get(module, ())):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown" if module_available(module) else "missing"
 
 
 def _entry_point_formats() -> dict[str, str]:

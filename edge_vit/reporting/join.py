@@ -77,6 +77,9 @@ def join(inputs: Inputs) -> S.Report:
         if acc is not None and row.runtime is not None:
             used.add((_key(row), mode))
             _attach_accuracy(row, acc, mode)
+            if acc.runtime != row.runtime:
+                _add_note(row, f"accuracy of this same file measured in {acc.runtime}, not "
+                               f"{row.runtime}")
     unused = [f"{' '.join(k)} at {m}" for k, m, _ in inputs.all_accuracy()
               if m != DEFAULT_MODE and (k, m) not in used]
     if unused:
@@ -242,7 +245,19 @@ def _lookup(inputs: Inputs, key: tuple, mode: str | None
         acc = inputs.accuracy_for(key, mode)
         if acc is not None:
             return acc, mode
-    return inputs.accuracy_for(key, DEFAULT_MODE), DEFAULT_MODE
+    acc = inputs.accuracy_for(key, DEFAULT_MODE)
+    if acc is None and key[3] is not None:
+        # the same file in the runtime it was evaluated in (tflite_runtime is LiteRT's
+        # interpreter; an ONNX file run by OpenVINO or TensorRT was scored in onnxruntime)
+        for other in SAME_ARTIFACT_RUNTIMES.get(key[1], ()):
+            acc = inputs.accuracy_for((*key[:3], other), DEFAULT_MODE)
+            if acc is not None:
+                break
+    return acc, DEFAULT_MODE
+
+
+SAME_ARTIFACT_RUNTIMES = {"onnx": ("onnxruntime",), "tflite": ("litert", "tflite_runtime"),
+                          "openvino": ("openvino",)}
 
 
 def _attach_accuracy(row: S.ReportRow, acc: rs.AccuracyResult, mode: str) -> None:

@@ -126,7 +126,10 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
             continue
         device = res.device_name or path.parts[-3]
         model_id = res.artifact.model_id or path.parts[-2]
-        key = (model_id, res.artifact.format, res.artifact.precision, res.settings.runtime)
+        runtime = res.settings.runtime
+        if runtime == "tensorrt":  # one ONNX file, one engine per precision: keep them apart
+            runtime = f"tensorrt-{res.settings.inference_precision or 'fp32'}"
+        key = (model_id, res.artifact.format, res.artifact.precision, runtime)
         per_device = out.setdefault(device, {})
         old = per_device.get(key)
         if old is not None:
@@ -182,4 +185,33 @@ def load_inputs(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: 
     inputs.manifests = load_manifests(artifact_dirs, inputs.warnings)
     inputs.profiles = load_profiles(results_dir, inputs.warnings, exclude=Path(accuracy_dir))
     inputs.accuracy, inputs.accuracy_pinned = load_accuracy(accuracy_dir, inputs.warnings)
+    drop_stale(inputs)
     return inputs
+
+
+def _current_sha(inputs: Inputs, model_id: str, fmt: str, precision: str) -> str | None:
+    lm = inputs.manifests.get(model_id)
+    rec = lm.manifest.artifact(fmt, precision) if lm is not None else None
+    return rec.sha256 if rec is not None else None
+
+
+def drop_stale(inputs: Inputs) -> None:
+    """Results measured on an earlier file of the same name (the model was re-exported, e.g.
+    with other weights) must not be shown next to the new one: they are left out, loudly."""
+    def stale(res) -> bool:
+        a = res.artifact
+        if a.format == "pytorch" or not a.sha256:
+            return False
+        current = _current_sha(inputs, a.model_id or "", a.format, a.precision)
+        return current is not None and current != a.sha256
+
+    for device, results in inputs.profiles.items():
+        for key in [k for k, r in results.items() if stale(r)]:
+            inputs.warnings.append(f"{device}: left out the profile of {' '.join(key)}: it was "
+                                   "measured on an earlier export (sha256 differs); re-profile")
+            del results[key]
+    for table in (inputs.accuracy, inputs.accuracy_pinned):
+        for key in [k for k, r in table.items() if stale(r)]:
+            inputs.warnings.append(f"left out the accuracy of {key}: it was measured on an "
+                                   "earlier export (sha256 differs); re-evaluate")
+            del table[key]

@@ -151,3 +151,10 @@ def test_data_driven_pruning_needs_images(runner):
     result = runner.invoke(main, ["prune", *TINY_ARGS, "--prune", "mlp=0.5",
                                   "--criterion", "taylor"])
     assert result.exit_code == 2 and "--calib" in result.output
+
+
+def test_impossible_model_arguments_are_a_message(runner):
+    # timm asserts (embed_dim 192 is not divisible by 5 heads): a message, not a traceback
+    result = runner.invoke(main, ["info", "--model-arg", "num_heads=5"])
+    assert result.exit_code == 2 and "Bad model arguments" in result.output
+    assert "Traceback" not in result.output

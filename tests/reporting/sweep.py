@@ -116,6 +116,7 @@ def make_profile(device: str, key: tuple, p50: float | None = None,
                                 path=f"artifacts/{model_id}/{fmt}"),
         settings=rs.RunSettings(runtime=runtime, threads=4,
                                 runtime_version={"onnxruntime": "1.20.1", "openvino": "2025.1",
+                                                 "tensorrt": "10.3",
                                                  "pytorch": "2.9.1"}[runtime]
                                 if status == rs.OK else None,
                                 inference_precision="f32" if status == rs.OK else None),

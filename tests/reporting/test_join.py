@@ -244,3 +244,27 @@ def test_precision_spellings_compare_equal():
     assert same_precision("f32") == same_precision("FP32") == same_precision("float32")
     assert same_precision("f16") == same_precision("fp16") != same_precision("bf16")
     assert same_precision("u8") == "u8"
+
+
+def test_results_of_an_earlier_export_are_left_out(tmp_path):
+    d = write_sweep(tmp_path)
+    key = (PA, "onnx", "fp32", "onnxruntime")
+    stale = make_profile("laptop", key, 1.0, [0.9, 1.1])
+    stale.artifact.sha256 = "b" * 64  # the manifest now holds "a"*64: re-exported since
+    write_json_atomic(d["results"] / "laptop" / PA / "onnx-fp32-onnxruntime.json", stale)
+    rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    assert any("earlier export" in w for w in rep.warnings)
+    assert not [r for r in rep.rows if (r.device, r.model_id, r.format, r.runtime)
+                == ("laptop", PA, "onnx", "onnxruntime")]
+
+
+def test_accuracy_of_the_same_file_joins_other_runtimes(tmp_path):
+    d = write_sweep(tmp_path)
+    for precision in ("fp32", "fp16"):  # TensorRT engines built from one ONNX file
+        res = make_profile("laptop", (BASE, "onnx", "fp32", "tensorrt"), 9.0, [8.9, 9.1])
+        res.settings.inference_precision = precision
+        write_json_atomic(d["results"] / "laptop" / BASE / f"onnx-{precision}-tensorrt.json", res)
+    rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    for precision in ("fp32", "fp16"):  # both engines kept, each with the file's accuracy
+        r = row(rep, "laptop", BASE, "onnx", f"tensorrt-{precision}")
+        assert r.top1_pct is not None and "measured in onnxruntime" in r.notes
