@@ -48,12 +48,15 @@ def test_registry_lists_the_kinds():
         device_class("adb")
 
 
-def test_open_builtin_local_defaults(isolated_home):
+def test_open_builtin_local_defaults(isolated_home, monkeypatch):
+    monkeypatch.delenv("EDGE_VIT_CACHE")  # the tests' throwaway cache; a user has none
     device = open_device(DeviceConfig())
     assert isinstance(device, LocalDevice) and device.kind == "local" and device.name == "local"
     assert device.python == sys.executable  # the interpreter that has the runtimes
     assert device.workdir == str(isolated_home / ".cache" / "edge-vit" / "device")
     assert device.run(["pwd"]).stdout.strip() == device.workdir
+    monkeypatch.setenv("EDGE_VIT_CACHE", str(isolated_home / "cache"))
+    assert open_device(DeviceConfig()).workdir == str(isolated_home / "cache" / "device")
 
 
 def test_run_round_trip(dev):

@@ -38,7 +38,7 @@ def read(name: str) -> str:
 
 
 def test_every_recording_is_listed():
-    assert DATA == Path("/work/shared/data")
+    assert DATA.is_dir() and DATA.name == "data" and DATA.parent.name == "shared"
     assert sorted(p.name for p in TEG.glob("*.txt")) == sorted(EXPECTED)
 
 
