@@ -142,7 +142,12 @@ def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
         if fmt == "tflite" and "litert" in usable and "tflite_runtime" in usable:
             usable.remove("tflite_runtime")  # the same interpreter; time it once
         if not candidates:
-            continue  # every runtime for this format was filtered out by --runtime
+            # every runtime for this format was filtered out (--runtime): no result is written,
+            # but a device kind with runtimes of its own (a Jetson's TensorRT) may fill the gap
+            plans.append(RunPlan(entry=e, runtime="none", options={
+                "unsupported": True, "filtered": True,
+                "reason": f"{fmt}: no runtime left after the --runtime filter"}))
+            continue
         if not usable:
             note = (f"{e.manifest.model.id} {fmt}/{e.record.precision}: no runtime for {fmt} "
                     f"on this device (wanted one of {', '.join(candidates)})")
@@ -260,6 +265,8 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
     out: list[rs.ProfileResult] = []
     for i, plan in enumerate(plans, 1):
         path = result_path(results_dir, device.name, plan)
+        if plan.options.get("filtered"):
+            continue  # the user asked not to run it: nothing to record
         earlier = _earlier_result(path, plan, settings) if skip_existing else None
         if earlier is not None:
             say(f"[{i}/{len(plans)}] {plan.label}: measured earlier, kept ({path})")

@@ -319,7 +319,7 @@ def test_runtimes_filter_decides_whether_tensorrt_runs(tiny_artifacts):
     device = _offline_jetson("/x/trtexec")
     only_trt = ProfileSettings(**FAST, runtimes=("tensorrt",))
     plans, notes = plan_runs(entries, {"onnxruntime": "1"}, only_trt)
-    assert plans[0].options.get("unsupported") and notes  # plan_runs alone: no runtime
+    assert plans[0].options.get("filtered") and not notes  # filtered out by the user: a gap
     plans, notes = device.refine_plans(plans, notes, only_trt, {"onnxruntime": "1"})
     assert [p.runtime for p in plans] == ["tensorrt", "tensorrt"] and notes == []
     no_trt = ProfileSettings(**FAST, runtimes=("onnxruntime",))
