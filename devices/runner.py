@@ -546,6 +546,10 @@ def open_openvino(args):
         value = prop(key)
         if value is not None:
             options[key.lower()] = value if isinstance(value, (int, float)) else str(value)
+    int8_ops = openvino_int8_ops(compiled)
+    if int8_ops:  # quantized ops run in int8 whatever the float hint says
+        options["int8_ops"] = int8_ops
+        actual = "int8"
     port = compiled.inputs[0]
     shape = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
     dtype = {"f32": "float32", "f16": "float16"}.get(port.get_element_type().to_string(),
@@ -584,13 +588,39 @@ def open_tflite(args, runtime):
     meta = tflite_metadata(args.artifact).get("reduced_precision_support")
     dtype = inp["dtype"].__name__
     scale, zero = (inp.get("quantization") or (0.0, 0))[:2]
-    precision = "int8" if dtype in ("int8", "uint8") else tflite_precision(meta, bool(partitions))
+    if dtype in ("int8", "uint8"):
+        precision = "int8"
+    elif _tflite_int8_tensors(interp):  # int8 weights (dynamic range) or activations (full)
+        precision = args.precision if str(args.precision).startswith("int8") else "int8"
+    else:
+        precision = tflite_precision(meta, bool(partitions))
     return Backend(runtime, runtime_versions()[runtime],
                    run, lambda x: x, [int(d) for d in inp["shape"]], dtype,
                    threads=args.threads, precision=precision,
                    quant=(scale, zero) if scale else None,
                    options={"xnnpack": not args.no_xnnpack, "delegate_partitions": partitions,
                             "reduced_precision_support": meta})
+
+
+def _tflite_int8_tensors(interp):
+    try:
+        return any(t["dtype"].__name__ in ("int8", "uint8") for t in interp.get_tensor_details())
+    except Exception:
+        return False
+
+
+def openvino_int8_ops(compiled):
+    """How many ops the OpenVINO plugin runs in int8/uint8 (an NNCF-quantized IR); 0 when the
+    runtime model does not say."""
+    try:
+        count = 0
+        for op in compiled.get_runtime_model().get_ops():
+            info = op.get_rt_info()
+            if "runtimePrecision" in info:
+                count += info["runtimePrecision"].astype(str) in ("i8", "u8")
+        return count
+    except Exception:
+        return 0
 
 
 def tflite_precision(reduced_precision_support, xnnpack):

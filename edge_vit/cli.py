@@ -93,10 +93,14 @@ def model_options(fn):
 @click.option("--round-to", type=int, help="Round pruned widths to a multiple of this "
                                            "(default 8; 1 disables).")
 @click.option("--calib", "calib_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Image folder for data-driven importance and parity inputs.")
+              help="Image folder for int8 calibration, data-driven importance and (its "
+                   "images not used for calibration) parity inputs.")
+@click.option("--calib-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="How many --calib images (a fixed class-balanced subset) calibrate int8.")
 @click.option("--formats", default="onnx,openvino,tflite", show_default=True)
 @click.option("--precision", "precisions", default="fp32,fp16", show_default=True,
-              help="Precisions for formats that offer them (ONNX is always fp32).")
+              help="fp32, fp16, int8 (static/full-integer, needs --calib), int8-dynamic "
+                   "(ONNX, TFLite); each format makes the ones it offers (ONNX always fp32).")
 @click.option("--opset", type=int, default=17, show_default=True)
 @click.option("--batch", type=int, default=1, show_default=True)
 @click.option("--dynamic-batch", is_flag=True, help="Dynamic batch axis (ONNX, OpenVINO).")
@@ -109,7 +113,7 @@ def model_options(fn):
 @click.option("--parity-images", type=click.Path(path_type=Path, file_okay=False),
               help="Real images for the parity check (default: --calib, else random).")
 def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
-           calib_dir, formats, precisions, opset, batch, dynamic_batch, tflite_layout,
+           calib_dir, calib_size, formats, precisions, opset, batch, dynamic_batch, tflite_layout,
            out_root, model_id, parity_inputs, parity_images):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
@@ -118,7 +122,7 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
     opts = ExportOptions(
         model=model, pretrained=pretrained, checkpoint=checkpoint,
         model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
-        round_to=round_to, calib_dir=calib_dir, formats=_csv(formats),
+        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=_csv(formats),
         precisions=_csv(precisions), opset=opset, batch=batch, dynamic_batch=dynamic_batch,
         tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
         parity_inputs=parity_inputs, parity_images=parity_images, seed=seed)
@@ -142,12 +146,13 @@ def _print_manifest(manifest, path: Path) -> None:
     title = (f"{m.id}  ·  {m.params / 1e6:.2f} M params  ·  {m.macs / 1e9:.3f} GMACs  ·  "
              f"weights: {m.source.weights.kind}")
     table = Table(title=title)
-    for col in ("format", "prec", "status", "MB", "max|Δ|", "cosine", "top-1", "export s"):
+    for col in ("format", "prec", "ran", "status", "MB", "max|Δ|", "cosine", "top-1",
+                "export s"):
         table.add_column(col, no_wrap=True)
     for a in manifest.artifacts:
         p = a.parity
         table.add_row(
-            a.format, a.precision,
+            a.format, a.precision, str(a.runtime.get("inference_precision", "-")),
             f"[{'green' if a.status == 'ok' else 'red'}]{a.status}[/]",
             f"{a.size_bytes / 1e6:.2f}" if a.size_bytes else "-",
             _num(p and p.max_abs_diff, ".1e"), _num(p and p.min_cosine, ".6f"),

@@ -25,13 +25,15 @@ from .complexity import count_macs, describe, model_input_size
 from .errors import EdgeVitError, UsageError
 from .images import data_config, list_images, load_images, random_inputs
 from .models import DEFAULT_MODEL, ModelSource, build_model, file_sha256
-from .parity import ParityReport, compare
+from .parity import INT8_PRECISIONS, ParityReport, compare
 from .serialization import to_dict
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FORMATS = ("onnx", "openvino", "tflite")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+DEFAULT_PRECISIONS = ("fp32", "fp16")
+CALIBRATED = ("int8",)  # precisions that need calibration images (int8-dynamic needs none)
 
 
 @dataclass
@@ -43,10 +45,10 @@ class ExportOptions:
     prune: str | None = None  # "heads=0.34,mlp=0.5" or a plan file path
     criterion: str | None = None  # importance criterion override
     round_to: int | None = None
-    calib_dir: Path | None = None  # images for data-driven importance (and parity)
-    calib_size: int = 32
+    calib_dir: Path | None = None  # images for int8 calibration, data-driven importance
+    calib_size: int = 32  # how many (class-balanced, fixed order) calibration images
     formats: tuple[str, ...] = DEFAULT_FORMATS
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = DEFAULT_PRECISIONS
     opset: int = DEFAULT_OPSET
     batch: int = 1
     dynamic_batch: bool = False
@@ -93,6 +95,12 @@ def _check_options(opts: ExportOptions) -> list[str]:
         raise UsageError(f"Unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}.")
     if opts.batch < 1:
         raise UsageError("--batch must be at least 1.")
+    calibrated = [p for p in opts.precisions if p in CALIBRATED]
+    if calibrated and not opts.calib_dir:
+        raise UsageError(f"--precision {','.join(calibrated)} quantizes with calibration "
+                         "images: pass --calib DIR (int8-dynamic needs none).")
+    if calibrated and opts.calib_size < opts.batch:
+        raise UsageError(f"--calib-size must be at least the batch ({opts.batch}).")
     if opts.tflite_layout not in ("NHWC", "NCHW"):
         raise UsageError("--tflite-layout must be NHWC or NCHW.")
     if opts.dynamic_batch:
@@ -157,17 +165,46 @@ def default_model_id(name: str, spec, model_kwargs: dict | None = None) -> str:
     return f"{base}-pruned-{spec.spec_hash()[:8]}" if spec is not None else base
 
 
-def _parity_inputs(opts: ExportOptions, model, cfg) -> tuple[np.ndarray, str]:
+def _parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = ()
+                   ) -> tuple[np.ndarray, str]:
+    """Inputs for every artifact's check. Files in ``exclude`` (the int8 calibration images)
+    are never used: a quantized model is validated on images it was not calibrated on, and
+    when no other image is left the check falls back to seeded random inputs."""
     n = max(opts.parity_inputs, opts.batch)
     n -= n % opts.batch
     folder = opts.parity_images or opts.calib_dir
     if folder:
-        paths = list_images(folder, n)
-        while len(paths) < n:  # a tiny folder: repeat rather than fail
-            paths = (paths * 2)[:n]
-        return load_images(paths, cfg).numpy(), f"images:{folder} (first {n}, class-balanced)"
+        skip = {p.resolve() for p in exclude}
+        paths = [p for p in list_images(folder) if p.resolve() not in skip][:n]
+        held_out = f", skipping the {len(skip)} calibration images" if skip else ""
+        if paths:
+            while len(paths) < n:  # a tiny folder: repeat rather than fail
+                paths = (paths * 2)[:n]
+            return load_images(paths, cfg).numpy(), \
+                f"images:{folder} (first {n}, class-balanced{held_out})"
     x = random_inputs(n, tuple(cfg["input_size"]), seed=opts.seed).numpy()
     return x, f"random normal (seed={opts.seed})"
+
+
+def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | None,
+                                                     tuple[Path, ...]]:
+    """The int8 calibration array (N, 3, H, W), preprocessed with the model's own data config
+    from a fixed class-balanced subset of ``--calib``, and its manifest record."""
+    if not any(p in CALIBRATED for p in opts.precisions):
+        return None, None, ()
+    import hashlib
+
+    folder = Path(opts.calib_dir)
+    paths = list_images(folder, opts.calib_size)
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
+    record = {"folder": str(folder), "count": len(paths), "requested": opts.calib_size,
+              "selection": "class-balanced, sorted (first per class in turn)",
+              "preprocessing": "the model's timm data config",
+              "files": [str(p.relative_to(folder)) for p in paths],
+              "fingerprint": digest.hexdigest()}
+    return load_images(paths, cfg).numpy(), record, tuple(paths)
 
 
 def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
@@ -226,7 +263,8 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     say(f"{model_id}: {comp.params / 1e6:.2f} M params, {comp.gmacs:.3f} GMACs, input "
         f"{list(input_shape)}")
 
-    x, inputs_desc = _parity_inputs(opts, model, cfg)
+    calib, calib_record, calib_paths = _calibration(opts, cfg)
+    x, inputs_desc = _parity_inputs(opts, model, cfg, exclude=calib_paths)
     import torch
 
     with torch.inference_mode():
@@ -235,8 +273,9 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     produced: dict[str, Path] = {}  # format -> fp32 file that chained formats convert from
     for fmt, exporter in exporters.items():
         wanted = tuple(p for p in opts.precisions if p in exporter.precisions)
-        if fmt == "onnx" or not wanted:
-            wanted = wanted or exporter.precisions[:1]
+        if fmt == "onnx":  # always fp32: the formats chained from ONNX convert that file
+            wanted = ("fp32", *(p for p in wanted if p != "fp32"))
+        wanted = wanted or exporter.precisions[:1]
         src_fmt = exporter.source_format
         if src_fmt != "pytorch" and src_fmt not in produced:
             if src_fmt not in formats:  # chained source not asked for: build it quietly
@@ -255,7 +294,7 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
         request = ExportRequest(out_dir=root / fmt, stem=model_id, input_shape=input_shape,
                                 precisions=wanted, opset=opts.opset,
                                 dynamic_batch=opts.dynamic_batch,
-                                options={"tflite_layout": opts.tflite_layout,
+                                options={"tflite_layout": opts.tflite_layout, "calib": calib,
                                          **opts.exporter_options})
         say(f"{fmt}: exporting {', '.join(wanted)} ...")
         t0 = time.perf_counter()
@@ -275,6 +314,8 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
         for ef in files:
             rec = _record(ef, fmt, root, seconds, tools, list(input_shape),
                           opts.opset if fmt == "onnx" else None)
+            rec.quantization = ef.quantization
+            rec.calibration = calib_record if ef.precision in CALIBRATED else None
             rec.parity, rec.runtime = _check(exporter, ef, x, reference, opts, inputs_desc)
             if not rec.parity.passed:
                 rec.status = mf.VALIDATION_FAILED
@@ -284,9 +325,11 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
             manifest.upsert(rec)
             mf.write_manifest(root, manifest)
             p = rec.parity
+            drop = f", top-1 drop {p.top1_drop:.0%}" if p.top1_drop is not None else ""
             say(f"{fmt} {ef.precision}: {rec.status} ({seconds:.1f} s, "
                 f"max|Δ| {p.max_abs_diff:.2e}, cos {p.min_cosine:.6f}, top-1 agree "
-                f"{p.top1_agreement:.0%}) -> {ef.path}")
+                f"{p.top1_agreement:.0%}{drop}, ran {rec.runtime.get('inference_precision')})"
+                f" -> {ef.path}")
     path = mf.write_manifest(root, manifest)
     return ExportResult(manifest=manifest, manifest_path=path, warnings=warnings)
 
@@ -313,8 +356,12 @@ def _check(exporter, ef: ExportedFile, x, reference, opts, inputs_desc
                               top1_agreement=float("nan"), precision=ef.precision,
                               failure=f"runtime error: {type(exc).__name__}: {exc}")
         return report, {}
-    precision = ef.precision if info.get("inference_precision") in ("fp32", "f32", None) \
-        else _norm_precision(info["inference_precision"], ef.precision)
+    if ef.precision in INT8_PRECISIONS:  # judged by agreement, against the fp32 reference
+        precision = "int8"
+    elif info.get("inference_precision") in ("fp32", "f32", None):
+        precision = ef.precision
+    else:
+        precision = _norm_precision(info["inference_precision"], ef.precision)
     return compare(reference, out.reshape(reference.shape) if out.size == reference.size
                    else out, precision=precision, inputs=inputs_desc), info
 

@@ -53,6 +53,10 @@ class ArtifactRecord:
     export_seconds: float | None = None
     parity: ParityReport | None = None
     error: str | None = None
+    # int8 only: how the file was quantized, and (static int8) the calibration images used:
+    # folder, count, files (relative), fingerprint (sha256 over their names and contents)
+    quantization: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
     created: str = field(default_factory=utc_now)
 
     @property

@@ -20,7 +20,21 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "fp32": {"max_abs_diff": 1e-3, "min_cosine": 0.99999, "top1_agreement": 1.0},
     "fp16": {"max_abs_diff": 5e-2, "min_cosine": 0.999, "top1_agreement": 0.75},
     "bf16": {"max_abs_diff": 1e-1, "min_cosine": 0.995, "top1_agreement": 0.75},
+    # int8 (static or dynamic) is judged like a quantized model, not like a float export: no
+    # max-abs-diff bound (int8 logits legitimately move by more than any float tolerance); the
+    # logits must keep pointing the same way (cosine >= 0.9 on every input, which catches a
+    # broken quantization: a wrong activation scheme gives cosine ~0), and top-1 must agree with
+    # the fp32 reference on >= 75% of held-out inputs. That floor is the fp16 one, not the ~99%
+    # a trained model keeps, because edge-vit's default model is random-init: its logits are
+    # nearly tied, so int8 rounding flips top-1 far more often than after training (the tiny
+    # test ViT keeps 94-97% on 32 held-out ImageNet images). Use real held-out images
+    # (--parity-images, or --calib's leftovers) and enough of them (--parity-inputs 16 or more)
+    # for the figure to mean something; the drop (1 - agreement) is recorded as ``top1_drop``.
+    "int8": {"min_cosine": 0.9, "top1_agreement": 0.75},
 }
+
+# artifact precisions judged with the "int8" set
+INT8_PRECISIONS = ("int8", "int8-dynamic")
 
 
 @dataclass
@@ -37,6 +51,7 @@ class ParityReport:
     thresholds: dict[str, float] = field(default_factory=dict)
     passed: bool = False
     failure: str | None = None
+    top1_drop: float | None = None  # int8: share of inputs whose top-1 changed vs fp32
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,6 +64,8 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def compare(reference: np.ndarray, candidate: np.ndarray, *, precision: str, inputs: str
             ) -> ParityReport:
     """Compare stacked outputs (num_inputs, classes). Never raises; see :func:`enforce`."""
+    if precision in INT8_PRECISIONS:
+        precision = "int8"
     thr = THRESHOLDS.get(precision, THRESHOLDS["fp16"])
     if reference.shape != candidate.shape:
         return ParityReport(inputs=inputs, num_inputs=len(reference), max_abs_diff=float("nan"),
@@ -66,12 +83,14 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, precision: str, inp
     )
     if not np.isfinite(candidate).all():
         report.failure = "non-finite values in output"
-    elif report.max_abs_diff > thr["max_abs_diff"]:
+    elif "max_abs_diff" in thr and report.max_abs_diff > thr["max_abs_diff"]:
         report.failure = f"max abs diff {report.max_abs_diff:.3g} > {thr['max_abs_diff']:g}"
     elif report.min_cosine < thr["min_cosine"]:
         report.failure = f"cosine {report.min_cosine:.6f} < {thr['min_cosine']}"
     elif report.top1_agreement < thr["top1_agreement"]:
         report.failure = f"top-1 agreement {report.top1_agreement:.2f} < {thr['top1_agreement']}"
+    if precision in INT8_PRECISIONS:
+        report.top1_drop = 1.0 - report.top1_agreement
     report.passed = report.failure is None
     return report
 

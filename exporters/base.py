@@ -50,6 +50,7 @@ class ExportedFile:
     input_name: str | None = None
     output_name: str | None = None
     dynamic_batch: bool = False
+    quantization: dict | None = None  # how an int8 file was made (tool, scheme, samples)
 
 
 Runner = Callable[[np.ndarray], np.ndarray]  # NCHW float32 batch -> logits

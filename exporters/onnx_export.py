@@ -1,4 +1,5 @@
-"""PyTorch -> ONNX, simplified with onnxslim, run with onnxruntime."""
+"""PyTorch -> ONNX, simplified with onnxslim, run with onnxruntime; optionally quantized to
+int8 (dynamic, or static QDQ on calibration images) with onnxruntime.quantization."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from edge_vit.errors import ExportError
+from edge_vit.errors import ExportError, UsageError
 
 from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
 
@@ -26,7 +27,7 @@ class OnnxExporter(Exporter):
     name: ClassVar[str] = "onnx"
     suffix: ClassVar[str] = ".onnx"
     source_format: ClassVar[str] = "pytorch"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8-dynamic", "int8")
     requires: ClassVar[tuple[str, ...]] = ("onnx", "onnxslim")
     runtime_modules: ClassVar[tuple[str, ...]] = ("onnxruntime",)
     install_extra: ClassVar[str] = "all"
@@ -60,9 +61,30 @@ class OnnxExporter(Exporter):
             onnx.checker.check_model(str(path))
         except Exception as exc:
             raise ExportError(f"ONNX simplification/check failed: {exc}") from exc
-        return [ExportedFile(path=path, precision="fp32", input_layout="NCHW",
-                             input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-                             dynamic_batch=request.dynamic_batch)]
+        files = [ExportedFile(path=path, precision="fp32", input_layout="NCHW",
+                              input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+                              dynamic_batch=request.dynamic_batch)]
+        for precision in request.precisions:
+            if precision in ("int8-dynamic", "int8"):
+                files.append(self._quantize(path, precision, request))
+        return files
+
+    def _quantize(self, fp32: Path, precision: str, request: ExportRequest) -> ExportedFile:
+        from .quantize_onnx import quantize_dynamic_int8, quantize_static_int8
+
+        target = fp32.with_name(f"{request.stem}_{precision}.onnx")
+        if precision == "int8-dynamic":
+            how = quantize_dynamic_int8(fp32, target)
+        else:
+            calib = request.options.get("calib")
+            if calib is None:
+                raise UsageError("ONNX static int8 needs calibration images (pass --calib DIR); "
+                                 "int8-dynamic needs none.")
+            how = quantize_static_int8(fp32, target, calib, input_name=INPUT_NAME,
+                                       batch=request.input_shape[0])
+        return ExportedFile(path=target, precision=precision, input_layout="NCHW",
+                            input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+                            dynamic_batch=request.dynamic_batch, quantization=how)
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None
                     ) -> tuple[Runner, dict]:
@@ -82,8 +104,11 @@ class OnnxExporter(Exporter):
         def run(x: np.ndarray) -> np.ndarray:
             return sess.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
+        from .quantize_onnx import graph_precision
+
         info = {"runtime": "onnxruntime", "version": package_version("onnxruntime"),
-                "provider": "CPUExecutionProvider", "inference_precision": "fp32"}
+                "provider": "CPUExecutionProvider",
+                "inference_precision": graph_precision(exported.path)}
         return run, info
 
     def tool_versions(self) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""ONNX -> OpenVINO IR (fp32 and fp16 weights), run with the OpenVINO CPU plugin."""
+"""ONNX -> OpenVINO IR (fp32 and fp16 weights, int8 through NNCF post-training quantization on
+calibration images), run with the OpenVINO CPU plugin."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from edge_vit.errors import ExportError
+from edge_vit.errors import ExportError, UsageError
 
 from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
 
@@ -16,7 +17,7 @@ class OpenVinoExporter(Exporter):
     name: ClassVar[str] = "openvino"
     suffix: ClassVar[str] = ".xml"
     source_format: ClassVar[str] = "onnx"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")
     requires: ClassVar[tuple[str, ...]] = ("openvino",)
     runtime_modules: ClassVar[tuple[str, ...]] = ("openvino",)
     install_extra: ClassVar[str] = "openvino"
@@ -32,17 +33,34 @@ class OpenVinoExporter(Exporter):
         out = []
         for precision in request.precisions:
             path = Path(request.out_dir) / f"{request.stem}_{precision}.xml"
+            how = None
+            if precision == "int8":
+                model, how = self._quantize(source, request)
             try:
                 # compress_to_fp16 stores weights in fp16; the CPU plugin still computes in
                 # its own inference precision, which the runner records separately.
                 ov.save_model(model, str(path), compress_to_fp16=(precision == "fp16"))
+                if precision == "int8":  # back to the float model for any later precision
+                    model = ov.convert_model(str(source))
             except Exception as exc:
                 raise ExportError(f"openvino.save_model failed for {precision}: {exc}") from exc
             out.append(ExportedFile(path=path, precision=precision, input_layout="NCHW",
                                     input_name=model.inputs[0].get_any_name(),
                                     output_name=model.outputs[0].get_any_name(),
-                                    dynamic_batch=model.inputs[0].get_partial_shape().is_dynamic))
+                                    dynamic_batch=model.inputs[0].get_partial_shape().is_dynamic,
+                                    quantization=how))
         return out
+
+    @staticmethod
+    def _quantize(source: Path, request: ExportRequest):
+        import openvino as ov
+
+        from .quantize_openvino import quantize_int8
+
+        calib = request.options.get("calib")
+        if calib is None:
+            raise UsageError("OpenVINO int8 needs calibration images: pass --calib DIR.")
+        return quantize_int8(ov.convert_model(str(source)), calib, batch=request.input_shape[0])
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None,
                     inference_precision: str | None = "f32") -> tuple[Runner, dict]:
@@ -61,13 +79,18 @@ class OpenVinoExporter(Exporter):
             raise ExportError(f"OpenVINO cannot load {exported.path}: {exc}") from exc
         request = compiled.create_infer_request()
         actual = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        from .quantize_openvino import runtime_int8_ops
+
+        int8_ops = runtime_int8_ops(compiled)
+        if int8_ops:  # quantized ops run in int8; the hint covers only the float rest
+            actual = "int8"
 
         def run(x: np.ndarray) -> np.ndarray:
             res = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
             return np.array(res[compiled.outputs[0]])
 
         info = {"runtime": "openvino", "version": package_version("openvino"), "device": "CPU",
-                "inference_precision": actual}
+                "inference_precision": actual, "int8_ops": int8_ops}
         return run, info
 
 

@@ -17,6 +17,15 @@ onnx2tf runs in a child process inside a scratch folder, because it
 TensorFlow's ``schema.fbs`` with curl. The ONNX names survive anyway as the ``serving_default``
 signature's keys, which is what ``ExportedFile.input_name`` / ``output_name`` record.
 
+About int8: ``int8-dynamic`` is onnx2tf's dynamic-range file (int8 weights, activations
+quantized per op at run time; ``-odrqt``, no data needed). ``int8`` is its full-integer
+``*_integer_quant.tflite`` (``-oiqt``: int8 weights and activations in every op, with
+QUANTIZE/DEQUANTIZE only at the float32 input and output, so it is a drop-in for the float
+runners). Its activation ranges come from ``request.options["calib"]``: the model's own
+preprocessed calibration images, written as a ``.npy`` in the TFLite input layout and passed
+with ``-cind <input> <file> 0 1`` (mean 0, std 1: onnx2tf computes ``(x - mean) / std`` and the
+images are already normalized), so onnx2tf never substitutes its own sample images.
+
 About fp16: ``*_float16.tflite`` stores weights in fp16 behind DEQUANTIZE ops, and onnx2tf marks
 it ``reduced_precision_support = "fp16accfp32"``. The XNNPACK delegate computes in fp16 only when
 that metadata says ``fp16`` inference *and* ``fp16`` accumulation and the CPU has native FP16
@@ -54,7 +63,10 @@ DEFAULT_TIMEOUT_S = 1800.0
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 CALIBRATION_SHAPE = (20, 128, 128, 3)
 # onnx2tf names its outputs after the input file: <stem>_float32.tflite, <stem>_float16.tflite
-ONNX2TF_SUFFIXES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite"}
+ONNX2TF_SUFFIXES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite",
+                    "int8-dynamic": "_dynamic_range_quant.tflite",
+                    "int8": "_integer_quant.tflite"}
+REPRESENTATIVE_FILE = "representative_data.npy"
 # Any download attempt goes to the discard port on loopback and is refused at once.
 OFFLINE_PROXY = "http://127.0.0.1:9"
 _WORK_STEM = "model"
@@ -65,7 +77,7 @@ class TFLiteExporter(Exporter):
     name: ClassVar[str] = "tflite"
     suffix: ClassVar[str] = ".tflite"
     source_format: ClassVar[str] = "onnx"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8-dynamic", "int8")
     requires: ClassVar[tuple[str, ...]] = ("onnx2tf", "tensorflow")
     runtime_modules: ClassVar[tuple[str, ...]] = ("ai_edge_litert",)
     install_extra: ClassVar[str] = "tflite"
@@ -88,14 +100,24 @@ class TFLiteExporter(Exporter):
         except (TypeError, ValueError):
             raise UsageError("tflite_timeout_s must be a number of seconds.") from None
         out_dir = Path(request.out_dir)
+        calib = request.options.get("calib")
+        if "int8" in request.precisions and calib is None:
+            raise UsageError("TFLite full-integer int8 needs calibration images (pass --calib "
+                             "DIR); int8-dynamic needs none.")
 
         with tempfile.TemporaryDirectory(prefix="edge-vit-onnx2tf-") as tmp:
             work = Path(tmp)
             onnx_copy = work / f"{_WORK_STEM}.onnx"
             input_name, shape_override = prepare_onnx(source, onnx_copy, request.input_shape)
             write_calibration_data(work)
+            representative = None
+            if "int8" in request.precisions:
+                representative = write_representative_data(work, calib, layout,
+                                                           batch=request.input_shape[0])
             argv = onnx2tf_argv(onnx_copy.name, "out", input_name=input_name, layout=layout,
-                                shape_override=shape_override)
+                                shape_override=shape_override,
+                                dynamic_range="int8-dynamic" in request.precisions,
+                                representative=representative)
             run_onnx2tf(argv, cwd=work, timeout_s=timeout)
             files = []
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +129,9 @@ class TFLiteExporter(Exporter):
                         f"it wrote: {sorted(p.name for p in (work / 'out').glob('*'))}")
                 target = out_dir / f"{request.stem}_{precision}{self.suffix}"
                 shutil.move(str(produced), target)
-                files.append(describe_tflite(target, precision, layout, request.input_shape))
+                ef = describe_tflite(target, precision, layout, request.input_shape)
+                ef.quantization = _quantization(precision, representative, layout)
+                files.append(ef)
         return files
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None
@@ -161,7 +185,8 @@ class TFLiteExporter(Exporter):
             "input_layout": exported.input_layout,
             "weights_precision": exported.precision,
             "reduced_precision_support": metadata.get("reduced_precision_support"),
-            "inference_precision": runtime_precision(metadata, xnnpack=bool(partitions)),
+            "inference_precision": exported.precision if exported.precision.startswith("int8")
+            else runtime_precision(metadata, xnnpack=bool(partitions)),
         }
         return run, info
 
@@ -216,10 +241,43 @@ def write_calibration_data(folder: Path, seed: int = 0) -> Path:
     return path
 
 
+def write_representative_data(folder: Path, calib, layout: str, *, batch: int) -> Path:
+    """The calibration images for ``-oiqt``, in the TFLite input layout (NHWC unless kept NCHW),
+    trimmed to whole batches (onnx2tf feeds them a model batch at a time)."""
+    calib = np.asarray(calib, dtype=np.float32)
+    if calib.ndim != 4 or len(calib) < batch:
+        raise UsageError(f"int8 calibration needs an (N>={batch}, 3, H, W) array; got "
+                         f"{calib.shape}.")
+    calib = calib[:len(calib) - len(calib) % batch]
+    if layout == "NHWC":
+        calib = calib.transpose(0, 2, 3, 1)
+    path = folder / REPRESENTATIVE_FILE
+    np.save(path, np.ascontiguousarray(calib))
+    return path
+
+
+def _quantization(precision: str, representative: Path | None, layout: str) -> dict | None:
+    if precision == "int8-dynamic":
+        return {"tool": "onnx2tf -odrqt (TFLite dynamic-range)", "weights": "int8",
+                "activations": "float32, quantized per op at run time"}
+    if precision == "int8":
+        samples = int(np.load(representative, mmap_mode="r").shape[0]) if representative else 0
+        return {"tool": "onnx2tf -oiqt (TFLite integer quant, float32 I/O)",
+                "weights": "int8 per-channel", "activations": "int8",
+                "calibration_samples": samples, "calibration_layout": layout}
+    return None
+
+
 def onnx2tf_argv(onnx_name: str, out_dir: str, *, input_name: str, layout: str,
-                 shape_override: str | None = None, verbosity: str = "warn") -> list[str]:
+                 shape_override: str | None = None, verbosity: str = "warn",
+                 dynamic_range: bool = False, representative: Path | None = None) -> list[str]:
     argv = [sys.executable, "-m", "onnx2tf", "-i", onnx_name, "-o", out_dir,
             "-rtpo", "Erf", "-v", verbosity]
+    if representative is not None:  # also writes the dynamic-range file
+        argv += ["-oiqt", "-qt", "per-channel",
+                 "-cind", input_name, representative.name, "0", "1"]
+    elif dynamic_range:
+        argv += ["-odrqt"]
     if layout == "NCHW":
         argv += ["-kat", input_name]
     if shape_override:

@@ -275,7 +275,8 @@ def test_shape_mismatch_is_caught_before_converting(tiny, tmp_path):
 
 @pytest.mark.parametrize("options, precisions, match", [
     ({"tflite_layout": "NCWH"}, ("fp32",), "tflite_layout"),
-    ({}, ("int8",), "precisions"),
+    ({}, ("int4",), "precisions"),
+    ({}, ("int8",), "calibration images"),  # full-integer int8 without request.options["calib"]
 ])
 def test_bad_requests_raise_usage_error(options, precisions, match, tiny, tmp_path):
     request = ExportRequest(out_dir=tmp_path, stem="tiny", input_shape=SHAPE,
@@ -298,7 +299,7 @@ def test_registry_and_class_facts():
     assert isinstance(exporter, TFLiteExporter)
     assert (exporter.name, exporter.suffix, exporter.source_format) == ("tflite", ".tflite",
                                                                         "onnx")
-    assert exporter.precisions == ("fp32", "fp16")
+    assert exporter.precisions == ("fp32", "fp16", "int8-dynamic", "int8")
     assert exporter.supports_dynamic_batch is False
     versions = exporter.tool_versions()
     for module in ("onnx2tf", "tensorflow", "ai_edge_litert"):
