@@ -47,7 +47,9 @@ from edge_vit.profiling import (
     RUNNER,
     ProfileSettings,
     RunPlan,
+    no_json_error,
     parse_runner_output,
+    runner_error,
 )
 from edge_vit.serialization import from_dict
 
@@ -174,14 +176,9 @@ class JetsonDevice(SshDevice):
         try:
             data = parse_runner_output(cmd.stdout)
         except DeviceError as exc:
-            return _failed(plan, self, f"{exc} (exit {cmd.returncode}; stderr: "
-                                       f"{cmd.stderr.strip()[-300:]})")
+            return _failed(plan, self, no_json_error(exc, cmd))
         if data.get("error_type"):  # the runner could not start the run at all
-            error = data.get("error") or f"runner exit {cmd.returncode}"
-            if data.get("hint"):
-                error += f" (hint: {data['hint']})"
-            status = rs.UNSUPPORTED if data["error_type"] == "MissingRuntime" else rs.FAILED
-            return _failed(plan, self, error, status)
+            return _failed(plan, self, *runner_error(data, cmd))
         return trtexec_result(data, plan, self.name, self.kind, opts)
 
     def trtexec_argv(self, plan: RunPlan, settings: ProfileSettings) -> list[str]:

@@ -316,21 +316,30 @@ def _earlier_result(path: Path, plan: RunPlan, settings: ProfileSettings
     return res if res.status == rs.OK and same and measured_alike else None
 
 
+def no_json_error(exc: DeviceError, cmd) -> str:
+    """Why a finished command gave no runner result (crash, SIGKILL, stray output)."""
+    return f"{exc} (exit {cmd.returncode}; stderr: {cmd.stderr.strip()[-300:]})"
+
+
+def runner_error(data: dict, cmd) -> tuple[str, str]:
+    """(message, status) of the runner's JSON error. A runtime the device lacks is a gap in
+    coverage (unsupported), not a failed measurement."""
+    error = data.get("error") or f"runner exit {cmd.returncode}"
+    if data.get("hint"):
+        error += f" (hint: {data['hint']})"
+    status = rs.UNSUPPORTED if data.get("error_type") == "MissingRuntime" else rs.FAILED
+    return error, status
+
+
 def _result_from_command(cmd, plan: RunPlan, device) -> rs.ProfileResult:
     if cmd.timed_out:
         return _failed(plan, device, f"timed out after {cmd.seconds:.0f} s")
     try:
         data = parse_runner_output(cmd.stdout)
     except DeviceError as exc:
-        return _failed(plan, device, f"{exc} (exit {cmd.returncode}; stderr: "
-                                     f"{cmd.stderr.strip()[-300:]})")
+        return _failed(plan, device, no_json_error(exc, cmd))
     if data.get("status") == rs.FAILED or cmd.returncode != 0:
-        error = data.get("error") or f"runner exit {cmd.returncode}"
-        if data.get("hint"):
-            error += f" (hint: {data['hint']})"
-        # a runtime the device lacks is a gap in coverage, not a failed measurement
-        status = rs.UNSUPPORTED if data.get("error_type") == "MissingRuntime" else rs.FAILED
-        return _failed(plan, device, error, status)
+        return _failed(plan, device, *runner_error(data, cmd))
     res = from_dict(rs.ProfileResult, data)
     res.device_name, res.device_kind = device.name, device.kind
     if plan.entry is not None:  # the host's view of what was profiled

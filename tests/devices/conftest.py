@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +42,17 @@ class SshServer:
 
     def device_config(self, **changes) -> DeviceConfig:
         return dataclasses.replace(self.config, **changes)
+
+    def write_inventory(self, path: Path, name: str, workdir: Path,
+                        connect_timeout: float) -> Path:
+        """A devices.toml naming this server as ssh device ``name`` (run by this Python)."""
+        path.write_text(
+            f"[devices.{name}]\nkind = \"ssh\"\n"
+            f"host = \"{self.host}\"\nport = {self.port}\nuser = \"{self.user}\"\n"
+            f"identity_file = \"{self.identity_file}\"\nknown_hosts = \"{self.known_hosts}\"\n"
+            f"python = \"{sys.executable}\"\nworkdir = \"{workdir}\"\n"
+            f"connect_timeout = {connect_timeout}\nretries = 0\n")
+        return path
 
     def stop(self) -> None:
         self.kill_sessions()

@@ -91,13 +91,8 @@ def test_deploy_and_profile_over_ssh(sshd, tiny_artifacts, tmp_path):
 
 
 def test_cli_deploy_and_profile_over_ssh(sshd, tiny_artifacts, tmp_path):
-    inventory = tmp_path / "devices.toml"
-    inventory.write_text(
-        "[devices.loop]\nkind = \"ssh\"\n"
-        f"host = \"{sshd.host}\"\nport = {sshd.port}\nuser = \"{sshd.user}\"\n"
-        f"identity_file = \"{sshd.identity_file}\"\nknown_hosts = \"{sshd.known_hosts}\"\n"
-        f"python = \"{sys.executable}\"\nworkdir = \"{tmp_path / 'remote'}\"\n"
-        "connect_timeout = 3.0\nretries = 0\n")
+    inventory = sshd.write_inventory(tmp_path / "devices.toml", "loop", tmp_path / "remote",
+                                     connect_timeout=3.0)
     runner = CliRunner()
     dep = runner.invoke(main, ["deploy", str(tiny_artifacts), "--device", "loop",
                                "--inventory", str(inventory)])

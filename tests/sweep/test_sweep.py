@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -96,13 +95,8 @@ def test_small_grid_local_and_ssh_with_browser_check(tmp_path, sshd, imagenet_sa
     a real headless browser."""
     from tests.reporting.test_browser import _argv, _browser, _DomIndex
 
-    inventory = tmp_path / "devices.toml"
-    inventory.write_text(
-        "[devices.loop]\nkind = \"ssh\"\n"
-        f"host = \"{sshd.host}\"\nport = {sshd.port}\nuser = \"{sshd.user}\"\n"
-        f"identity_file = \"{sshd.identity_file}\"\nknown_hosts = \"{sshd.known_hosts}\"\n"
-        f"python = \"{sys.executable}\"\nworkdir = \"{tmp_path / 'remote'}\"\n"
-        "connect_timeout = 5.0\nretries = 0\n")
+    inventory = sshd.write_inventory(tmp_path / "devices.toml", "loop", tmp_path / "remote",
+                                     connect_timeout=5.0)
     cfg = _config(tmp_path, prune=["none", "heads=0.34,mlp=0.5", "heads=0.34,mlp=0.75"],
                   formats=["onnx", "openvino", "tflite"], devices=["local", "loop"],
                   inventory=str(inventory), data=str(imagenet_sample))
