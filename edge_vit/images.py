@@ -25,8 +25,13 @@ def data_config(model, input_size: tuple[int, int, int]) -> dict[str, Any]:
 
 
 def list_images(folder: Path, limit: int | None = None) -> list[Path]:
-    """Image files under ``folder``, round-robin across sub-folders (classes) for balance."""
+    """Image files under ``folder`` (or a .tar/.tar.gz of one), round-robin across
+    sub-folders (classes) for balance."""
     folder = Path(folder)
+    if folder.is_file():
+        from .evaluation.archive import resolve_data_root
+
+        folder = resolve_data_root(folder)
     if not folder.is_dir():
         raise UsageError(f"Image folder not found: {folder}")
     groups: dict[Path, list[Path]] = {}

@@ -51,6 +51,10 @@ class ModelSource:
 def supported_models(pattern: str = "*") -> list[str]:
     import timm
 
+    from . import demo
+
+    demo.register()
+
     names: set[str] = set()
     for pat in SUPPORTED_PATTERNS:
         names.update(timm.list_models(pat))
@@ -80,7 +84,7 @@ def create_model(name: str, model_kwargs: dict[str, Any] | None = None):
     """Build the architecture with random weights (no network), in eval mode."""
     import timm
 
-    check_model_name(name)
+    check_model_name(name)  # registers the demo model with timm too
     try:
         model = timm.create_model(name.split(".", 1)[0], pretrained=False, **(model_kwargs or {}))
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
@@ -205,6 +209,21 @@ def _hub_error(full: str, exc: BaseException) -> WeightsUnavailableError:
     )
 
 
+def _shipped_weights(name: str, model) -> Path | None:
+    """The demo model's packaged weights, when ``model`` has the shape they were trained for."""
+    from . import demo
+
+    if name.split(".", 1)[0] != demo.DEMO_MODEL or not demo.has_weights():
+        return None
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    from safetensors import safe_open
+
+    with safe_open(str(demo.WEIGHTS), "pt") as fh:
+        same = set(fh.keys()) == set(shapes) and all(
+            tuple(fh.get_slice(k).get_shape()) == shapes[k] for k in shapes)
+    return demo.WEIGHTS if same else None
+
+
 def build_model(name: str, *, model_kwargs: dict[str, Any] | None = None,
                 pretrained: str | bool | None = None, checkpoint: Path | None = None,
                 seed: int = 0):
@@ -223,6 +242,10 @@ def build_model(name: str, *, model_kwargs: dict[str, Any] | None = None,
         weights = load_pretrained_into(model, name,
                                        pretrained if isinstance(pretrained, str) else None,
                                        model_kwargs)
+    elif _shipped_weights(name, model):
+        weights = load_checkpoint_into(model, _shipped_weights(name, model))
+        weights.note = ("edge-vit's demo weights, trained on CIFAR-10 by edge-vit itself "
+                        "(edge_vit/demo/train_report.json says how).")
     else:
         weights = WeightsInfo(
             kind="random", source=f"seed={seed}",

@@ -99,7 +99,11 @@ def load_dataset(root: Path, labels: str = "imagenet", limit: int | None = None,
 
     ``labels="imagenet"`` (default) uses canonical ImageNet-1k indices whatever subset is
     present; ``labels="folders"`` numbers sorted class folders 0..N-1 instead."""
+    from .archive import resolve_data_root
+
     root = Path(root)
+    if root.is_file():  # a .tar/.tar.gz of the folder
+        root = resolve_data_root(root)
     if labels not in LABEL_CHOICES:
         raise UsageError(f"labels must be one of {', '.join(LABEL_CHOICES)}, not {labels!r}.")
     if limit is not None and limit < 1:

@@ -59,6 +59,7 @@ class PruneSpec:
     plan: PruningPlan | None = None
     criterion: str = "magnitude"
     source_weights: WeightsInfo | None = None  # provenance of the unpruned weights
+    finetune: dict[str, Any] | None = None  # set by `edge-vit finetune`: teacher, epochs, top-1
     schema_version: int = SCHEMA_VERSION
 
     def structure(self) -> dict[str, Any]:
@@ -167,8 +168,9 @@ def save_pruned(model: nn.Module, spec: PruneSpec, directory: str | Path) -> Pat
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     tmp = directory / f".{WEIGHTS_FILE}.tmp"
-    save_file(state, str(tmp), metadata={"spec_hash": spec.spec_hash(),
-                                         "schema_version": str(SCHEMA_VERSION)})
+    # one metadata key only: safetensors writes its metadata map in a random order, and two
+    # keys would make byte-identical weights hash differently from one save to the next
+    save_file(state, str(tmp), metadata={"spec_hash": spec.spec_hash()})
     os.replace(tmp, weights)
     write_json_atomic(directory / SPEC_FILE, spec)  # written last: its presence means complete
     return directory

@@ -1,0 +1,46 @@
+"""Data sets given as a .tar/.tar.gz of an image folder: unpacked once into the cache
+(``$EDGE_VIT_CACHE/data/<sha256 of the archive>``) with tarfile's safe 'data' filter, which
+refuses absolute paths, links that leave the folder and device files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..errors import UsageError
+from .cache import cache_root
+
+_ARCHIVES = (".tar", ".tar.gz", ".tgz")
+
+
+def resolve_data_root(path: Path, cache_dir: Path | None = None) -> Path:
+    """``path`` itself when it is a folder; an archive's unpacked copy in the cache."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise UsageError(f"Data not found: {path}")
+    if not path.name.endswith(_ARCHIVES):
+        raise UsageError(f"{path} is neither a folder nor a .tar/.tar.gz archive of images.")
+    from ..models import file_sha256
+
+    target = cache_root(cache_dir) / "data" / file_sha256(path)[:24]
+    if (target / ".complete").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
+    try:
+        with tarfile.open(path) as tar:
+            tar.extractall(tmp, filter="data")  # refuses absolute paths, links out, devices
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"Cannot unpack {path}: {type(exc).__name__}: {exc}") from exc
+    (tmp / ".complete").write_text(str(path))
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process unpacked it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
