@@ -22,6 +22,10 @@ from .cli import _kv_pairs, console, err_console, main
               help="timm pretrained weights (needs the hub), optionally a tag.")
 @click.option("--prune", "plans", multiple=True,
               help="A pruning plan, or 'none' for the unpruned baseline; repeatable.")
+@click.option("--finetune", help="Comma-separated distillation epochs per pruned model; 0 "
+              "keeps the model as pruned (e.g. 0,2).")
+@click.option("--finetune-data", help="Training images for --finetune (folder or .tar.gz); "
+              "never the evaluation data.")
 @click.option("--formats", help="Comma-separated formats (default onnx,openvino,tflite).")
 @click.option("--precision", "precisions", help="Comma-separated precisions (default fp32).")
 @click.option("--device", "devices", multiple=True, help="Inventory device; repeatable.")
@@ -32,13 +36,19 @@ from .cli import _kv_pairs, console, err_console, main
 @click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
 @click.option("--min-seconds", type=float, help="Profiling: minimum timed seconds per run.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
-def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, formats, precisions, devices,
-          inventory, data, labels, limit, min_seconds, out):
-    """Run the grid models × pruning plans × formats × precisions × devices: export,
-    profile, evaluate, report. Re-running resumes: finished units are skipped."""
-    from .sweep import ModelEntry, SweepConfig, load_config, run_sweep
+def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, finetune,
+          finetune_data, formats, precisions, devices, inventory, data, labels, limit,
+          min_seconds, out):
+    """Run the grid models × pruning plans (× recovery fine-tuning) × formats × precisions ×
+    devices: export, profile, evaluate, report. Re-running resumes: finished units are
+    skipped. With no options: the shipped CIFAR-10 demo ViT, pruned, distilled, exported to
+    every format, profiled here and scored on the shipped test images."""
+    from .sweep import ModelEntry, SweepConfig, demo_config, load_config, run_sweep
 
-    cfg = load_config(config_path) if config_path else SweepConfig()
+    # no config and no model: the embedded demo (its own data); another model starts from
+    # the plain defaults, so the demo's CIFAR-10 images are never used to score it
+    cfg = load_config(config_path) if config_path else \
+        SweepConfig() if models else demo_config()
     kwargs = _kv_pairs(model_args)
     if models:
         cfg.models = [ModelEntry(name=m, model_kwargs=dict(kwargs)) for m in models]
@@ -57,6 +67,13 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
             setattr(cfg, attr, value)
     if plans:
         cfg.prune = list(plans)
+    if finetune:
+        try:
+            cfg.finetune = [int(e) for e in finetune.split(",") if e.strip()]
+        except ValueError as exc:
+            raise click.BadParameter(f"--finetune takes epoch counts like 0,2: {exc}") from exc
+    if finetune_data:
+        cfg.finetune_data = finetune_data
     if formats:
         cfg.formats = [f.strip() for f in formats.split(",") if f.strip()]
     if precisions:

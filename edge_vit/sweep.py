@@ -53,8 +53,14 @@ class SweepConfig:
     data: str | None = None  # evaluation images; None: no accuracy (said in the report)
     labels: str = "imagenet"
     limit: int | None = None
-    calib: str | None = None  # images for data-driven pruning criteria
+    calib: str | None = None  # images for data-driven pruning criteria and int8 calibration
     criterion: str | None = None
+    # recovery fine-tuning: each pruned model is also distilled from its unpruned teacher for
+    # each N > 0 epochs here (0: the model as pruned), on finetune_data -- never the eval data
+    finetune: list[int] = field(default_factory=lambda: [0])
+    finetune_data: str | None = None
+    finetune_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields,
+    # plus split / labels / limit for finetune_data
     profile: dict[str, Any] = field(default_factory=lambda: {
         "warmup": 10, "min_iterations": 50, "min_seconds": 2.0, "max_seconds": 60.0})
     out: str | None = None  # default: sweeps/<name>
@@ -62,6 +68,19 @@ class SweepConfig:
     @property
     def out_dir(self) -> Path:
         return Path(self.out or f"sweeps/{self.name}")
+
+
+def demo_config() -> SweepConfig:
+    """What ``edge-vit sweep`` runs with no arguments: the shipped CIFAR-10 demo ViT pruned at
+    three levels, each also distilled for 2 epochs, scored on the shipped test slice."""
+    from . import demo
+
+    return SweepConfig(
+        name="default", models=[ModelEntry(name=demo.DEMO_MODEL)],
+        prune=[UNPRUNED, "heads=0.25,mlp=0.5", "heads=0.5,mlp=0.5",
+               "heads=0.5,mlp=0.5,depth=0.34"],
+        finetune=[0, 2], finetune_data=str(demo.TRAIN_SLICE), data=str(demo.TEST_SLICE),
+        labels="folders", calib=str(demo.TRAIN_SLICE))
 
 
 def load_config(path: Path) -> SweepConfig:
@@ -116,7 +135,7 @@ class UnitRecord:
     """The marker a finished (or failed) unit leaves behind."""
 
     unit: str
-    kind: str  # export | profile | eval
+    kind: str  # export | finetune | profile | eval
     status: str  # ok | failed
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -180,6 +199,7 @@ class Sweep:
     def run(self) -> SweepSummary:
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / "sweep.json", self.cfg)
+        self._check_finetune()
         exports = []
         for model in self.cfg.models:
             for plan in self.cfg.prune:
@@ -187,6 +207,17 @@ class Sweep:
                 rec = self._run_unit(unit, "export", lambda m=model, p=plan: self._export(m, p))
                 if rec.status == "ok":
                     exports.append(Path(rec.outputs["manifest_dir"]))
+                if plan == UNPRUNED:
+                    continue
+                for epochs in sorted({e for e in self.cfg.finetune if e > 0}):
+                    folder = self._finetuned(model, plan, epochs)
+                    if folder is None:
+                        continue
+                    unit = f"export-{folder.name}-{_key(self.cfg.formats, self.cfg.precisions, _weights_hash(folder))}"
+                    rec = self._run_unit(unit, "export",
+                                         lambda m=model, f=folder: self._export(m, None, f))
+                    if rec.status == "ok":
+                        exports.append(Path(rec.outputs["manifest_dir"]))
         for device in self.cfg.devices:
             for mdir in exports:
                 # settings and the exported files are part of the unit: changing either
@@ -205,18 +236,83 @@ class Sweep:
         self.summary.report = self._report()
         return self.summary
 
-    def _export(self, model: ModelEntry, plan: str) -> dict:
-        from .export import ExportOptions, run_export
+    def _source_options(self, model: ModelEntry, plan: str | None):
+        from .export import ExportOptions
 
-        result = run_export(ExportOptions(
+        return ExportOptions(
             model=model.name, model_kwargs=dict(model.model_kwargs),
             checkpoint=Path(model.checkpoint) if model.checkpoint else None,
-            pretrained=model.pretrained, prune=None if plan == UNPRUNED else plan,
+            pretrained=model.pretrained, prune=None if plan in (None, UNPRUNED) else plan,
             criterion=self.cfg.criterion, calib_dir=Path(self.cfg.calib) if self.cfg.calib
             else None, formats=tuple(self.cfg.formats), precisions=tuple(self.cfg.precisions),
-            out_root=self.root / "artifacts"), progress=lambda m: self.say(f"    {m}"))
+            out_root=self.root / "artifacts")
+
+    def _export(self, model: ModelEntry, plan: str | None, finetuned: Path | None = None
+                ) -> dict:
+        """Export ``model`` cut by ``plan``, or the fine-tuned pruned-model folder."""
+        import dataclasses
+
+        from .export import default_model_id, run_export
+
+        opts = self._source_options(model, plan)
+        if finetuned is not None:
+            from .pruning import read_spec
+
+            spec = read_spec(finetuned)
+            opts = dataclasses.replace(opts, model=str(finetuned), prune=None, model_id=(
+                f"{default_model_id(model.name, spec, model.model_kwargs)}"
+                f"-kd{spec.finetune['epochs']}"))
+        result = run_export(opts, progress=lambda m: self.say(f"    {m}"))
         failed = [f"{a.format}/{a.precision}: {a.status}" for a in result.failed]
         return {"manifest_dir": str(result.manifest_path.parent), "failed_artifacts": failed}
+
+    # -- recovery fine-tuning -----------------------------------------------------------------
+    def _check_finetune(self) -> None:
+        if not any(e > 0 for e in self.cfg.finetune):
+            return
+        if any(not isinstance(e, int) or e < 0 for e in self.cfg.finetune):
+            raise UsageError(f"finetune must list epoch counts >= 0, got {self.cfg.finetune}")
+        if not self.cfg.finetune_data:
+            raise UsageError("finetune epochs are set but no finetune_data (training images).")
+        if self.cfg.data and Path(self.cfg.data).resolve() == \
+                Path(self.cfg.finetune_data).resolve():
+            raise UsageError("finetune_data is the evaluation data: fine-tuning on the images "
+                             "it is scored on would overstate what recovery buys.")
+        from .training import TrainConfig
+
+        known = set(TrainConfig.__dataclass_fields__) | {"split", "labels", "limit"}
+        bad = sorted(set(self.cfg.finetune_options) - known)
+        if bad:
+            raise UsageError(f"Unknown finetune option(s) {bad}; known: {sorted(known)}")
+
+    def _finetuned(self, model: ModelEntry, plan: str, epochs: int) -> Path | None:
+        """Folder of ``model`` cut by ``plan`` and distilled for ``epochs`` (a unit)."""
+        key = _key(to_dict(model), plan, self.cfg.criterion, epochs, self.cfg.finetune_data,
+                   self.cfg.finetune_options)
+        unit = f"finetune-{model.name}-{key}"
+        folder = self.root / "finetuned" / f"{model.name}-{key}-kd{epochs}"
+        rec = self._run_unit(unit, "finetune",
+                             lambda: self._finetune(model, plan, epochs, folder))
+        return folder if rec.status == "ok" else None
+
+    def _finetune(self, model: ModelEntry, plan: str, epochs: int, folder: Path) -> dict:
+        from .export import load_source_model
+        from .pruning import save_pruned
+        from .training import TrainConfig
+        from .training.jobs import DataSpec, finetune_pruned
+
+        opts = dict(self.cfg.finetune_options)
+        data = DataSpec(path=str(self.cfg.finetune_data), split=opts.pop("split", None),
+                        labels=opts.pop("labels", "folders"), limit=opts.pop("limit", None))
+        pruned, _, spec, _ = load_source_model(self._source_options(model, plan))
+        start = folder.with_name(folder.name + "-start")
+        save_pruned(pruned, spec, start)
+        cfg = TrainConfig(**{"epochs": epochs, "lr": 2e-4, "warmup_epochs": 0.0, **opts})
+        report = finetune_pruned(start, data, folder, cfg, teacher=model.checkpoint,
+                                 progress=lambda m: self.say(f"    {m}"))
+        return {"folder": str(folder), "epochs": report.result.epochs_done,
+                "train_images": report.result.train_images,
+                "minutes": round(report.result.seconds / 60, 2)}
 
     def _profile(self, device_name: str, manifest_dir: Path) -> dict:
         from devices import get_device_config, open_device
@@ -263,6 +359,13 @@ class Sweep:
         for kind, path in written.items():
             self.say(f"report ({kind}): {path}")
         return written
+
+
+def _weights_hash(folder: Path) -> str:
+    from .models import file_sha256
+    from .pruning.spec import WEIGHTS_FILE
+
+    return file_sha256(folder / WEIGHTS_FILE)
 
 
 def _artifact_hashes(manifest_dir: Path) -> list:

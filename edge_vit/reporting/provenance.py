@@ -66,6 +66,9 @@ def prune_summary(prune: dict | None) -> str | None:
     orig_mlp = [b.get("orig_mlp") for b in blocks if b.get("orig_mlp") is not None]
     if mlp:
         parts.append(f"{sum(mlp)}/{sum(orig_mlp)} MLP ch" if orig_mlp else f"{sum(mlp)} MLP ch")
+    ft = prune.get("finetune") or {}
+    if ft.get("epochs"):
+        parts.append(f"KD fine-tuned {ft['epochs']} ep")
     return " · ".join(parts) or "pruned"
 
 

@@ -127,3 +127,42 @@ def test_small_grid_local_and_ssh_with_browser_check(tmp_path, sshd, imagenet_sa
         assert f"pareto-{device}" in index.svg_plots
         assert index.circles.get(f"pareto-{device}", 0) >= 3
         assert any(t[1] == device and t[2] > 0 for t in index.tables)
+
+
+def test_recovery_finetuning_is_its_own_row(tmp_path, imagenet_sample, color_data):
+    """finetune = [0, 1]: each pruned model is reported as pruned and as pruned + distilled,
+    trained on other images than the ones it is scored on."""
+    import torch
+    from safetensors.torch import save_file
+
+    from edge_vit.models import create_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "teacher.safetensors"
+    save_file(create_model("deit_tiny_patch16_224", TINY_1K).state_dict(), str(weights))
+    cfg = _config(tmp_path, models=[ModelEntry(name="deit_tiny_patch16_224",
+                                               model_kwargs=TINY_1K, checkpoint=str(weights))],
+                  formats=["onnx"], data=str(imagenet_sample), limit=20, finetune=[0, 1],
+                  finetune_data=str(color_data / "train"),
+                  finetune_options={"batch_size": 32, "threads": 1, "limit": 100})
+    summary = run_sweep(cfg)
+    assert not summary.failed, [(f.unit, f.error) for f in summary.failed]
+    kinds = [u.split("-")[0] for u in summary.ran]
+    assert kinds.count("finetune") == 1 and kinds.count("export") == 3
+    report = json.loads(summary.report["json"].read_text())
+    ids = {r["model_id"] for r in report["rows"]}
+    distilled = [i for i in ids if i.endswith("-kd1")]
+    assert len(distilled) == 1 and distilled[0].removesuffix("-kd1") in ids
+    row = next(r for r in report["rows"] if r["model_id"] == distilled[0] and r["top1_pct"]
+               is not None)
+    assert "KD fine-tuned 1 ep" in row["prune_summary"]
+    assert row["baseline_model_id"] == "deit_tiny_patch16_224-args-" + \
+        row["baseline_model_id"].split("-args-")[1]  # compared with the unpruned model
+    again = run_sweep(cfg)
+    assert not again.ran  # the fine-tuned model is not trained twice
+    with pytest.raises(UsageError, match="evaluation data"):
+        run_sweep(_config(tmp_path, data=str(imagenet_sample), finetune=[2],
+                          finetune_data=str(imagenet_sample)))
+    with pytest.raises(UsageError, match="finetune option"):
+        run_sweep(_config(tmp_path, finetune=[1], finetune_data=str(color_data),
+                          finetune_options={"lr_typo": 1}))
