@@ -92,9 +92,9 @@ def model_options(fn):
               help="Importance criterion for pruning (default: magnitude, data-free).")
 @click.option("--round-to", type=int, help="Round pruned widths to a multiple of this "
                                            "(default 8; 1 disables).")
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Image folder for int8 calibration, data-driven importance and (its "
-                   "images not used for calibration) parity inputs.")
+@click.option("--calib", "calib_dir", type=click.Path(path_type=Path),
+              help="Image folder (or .tar.gz) for int8 calibration, data-driven importance "
+                   "and (its images not used for calibration) parity inputs.")
 @click.option("--calib-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="How many --calib images (a fixed class-balanced subset) calibrate int8.")
 @click.option("--formats", default="onnx,openvino,tflite", show_default=True)
@@ -112,9 +112,19 @@ def model_options(fn):
 @click.option("--parity-inputs", type=int, default=4, show_default=True)
 @click.option("--parity-images", type=click.Path(path_type=Path, file_okay=False),
               help="Real images for the parity check (default: --calib, else random).")
+@click.option("--val-data", "val_dir", type=click.Path(path_type=Path),
+              help="Labelled images for OpenVINO int8's accuracy-controlled mode (with "
+                   "--max-drop); never the calibration images.")
+@click.option("--val-labels", type=click.Choice(["imagenet", "folders"]), default="imagenet",
+              show_default=True, help="Class indices of --val-data.")
+@click.option("--val-size", type=click.IntRange(min=1), default=300, show_default=True,
+              help="How many --val-data images (class-balanced) NNCF validates on.")
+@click.option("--max-drop", type=float, help="OpenVINO int8: NNCF keeps layers in fp32 until "
+              "top-1 on --val-data drops by at most this many points.")
 def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
            calib_dir, calib_size, formats, precisions, opset, batch, dynamic_batch, tflite_layout,
-           out_root, model_id, parity_inputs, parity_images):
+           out_root, model_id, parity_inputs, parity_images, val_dir, val_labels, val_size,
+           max_drop):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
     from .export import ExportOptions, run_export
@@ -125,7 +135,8 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
         round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=_csv(formats),
         precisions=_csv(precisions), opset=opset, batch=batch, dynamic_batch=dynamic_batch,
         tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
-        parity_inputs=parity_inputs, parity_images=parity_images, seed=seed)
+        parity_inputs=parity_inputs, parity_images=parity_images, seed=seed, val_dir=val_dir,
+        val_labels=val_labels, val_size=val_size, max_drop=max_drop)
     result = run_export(opts, progress=lambda m: err_console.print(m))
     _print_manifest(result.manifest, result.manifest_path)
     if result.failed:

@@ -57,6 +57,12 @@ class ExportOptions:
     model_id: str | None = None
     parity_inputs: int = 4
     parity_images: Path | None = None
+    # OpenVINO int8 in NNCF's accuracy-controlled mode: labelled validation images (never the
+    # calibration ones) and the most top-1 (in points) quantization may cost on them
+    val_dir: Path | None = None
+    val_labels: str = "imagenet"
+    val_size: int = 300
+    max_drop: float | None = None
     seed: int = 0
     exporter_options: dict[str, Any] = field(default_factory=dict)  # e.g. tflite_timeout_s
 
@@ -88,6 +94,17 @@ def _resolve_plan(opts: ExportOptions):
     return dataclasses.replace(plan, **changes) if changes else plan
 
 
+def _unpacked(opts: ExportOptions) -> ExportOptions:
+    """Image sets given as .tar/.tar.gz archives, replaced by their unpacked folders."""
+    import dataclasses
+
+    from .evaluation.archive import resolve_data_root
+
+    changes = {name: resolve_data_root(Path(value)) for name in ("calib_dir", "parity_images")
+               if (value := getattr(opts, name)) is not None and Path(value).is_file()}
+    return dataclasses.replace(opts, **changes) if changes else opts
+
+
 def _check_options(opts: ExportOptions) -> list[str]:
     formats = parse_formats(",".join(opts.formats))
     bad = [p for p in opts.precisions if p not in PRECISIONS]
@@ -95,6 +112,15 @@ def _check_options(opts: ExportOptions) -> list[str]:
         raise UsageError(f"Unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}.")
     if opts.batch < 1:
         raise UsageError("--batch must be at least 1.")
+    if opts.max_drop is not None:
+        if not opts.val_dir:
+            raise UsageError("--max-drop needs labelled validation images: pass --val-data.")
+        if opts.max_drop < 0:
+            raise UsageError(f"--max-drop is in points of top-1 and cannot be negative "
+                             f"({opts.max_drop}).")
+        if "int8" not in opts.precisions or "openvino" not in formats:
+            raise UsageError("--max-drop controls OpenVINO int8: add --precision int8 and "
+                             "the openvino format.")
     calibrated = [p for p in opts.precisions if p in CALIBRATED]
     if calibrated and not opts.calib_dir:
         raise UsageError(f"--precision {','.join(calibrated)} quantizes with calibration "
@@ -207,6 +233,25 @@ def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | No
     return load_images(paths, cfg).numpy(), record, tuple(paths)
 
 
+def _validation(opts: ExportOptions, cfg, calib_paths: tuple[Path, ...]) -> dict | None:
+    """Labelled validation images for NNCF's accuracy-controlled mode, disjoint from the
+    calibration images, preprocessed like everything else (eval's decoder and cache)."""
+    if opts.max_drop is None:
+        return None
+    from .evaluation.datasets import load_dataset
+    from .evaluation.preprocess import prepare
+
+    data = load_dataset(Path(opts.val_dir), labels=opts.val_labels, limit=opts.val_size)
+    calib = {p.resolve() for p in calib_paths}
+    overlap = [im.path for im in data.images if (data.root / im.path).resolve() in calib]
+    if overlap:
+        raise UsageError(f"{len(overlap)} validation image(s) are also calibration images "
+                         f"(e.g. {overlap[0]}).", hint="Give --val-data another folder.")
+    prepared = prepare(data, cfg)
+    return {"x": prepared.batch(0, len(prepared)), "y": prepared.labels,
+            "max_drop": opts.max_drop, "record": to_dict(data.ref(prepared.images))}
+
+
 def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
 
@@ -231,6 +276,7 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
                ) -> ExportResult:
     say = progress or (lambda msg: log.info(msg))
     formats = _check_options(opts)
+    opts = _unpacked(opts)
     exporters = {f: get_exporter(f) for f in formats}
     model, source, spec, warnings = load_source_model(opts)
     for w in warnings:
@@ -264,6 +310,7 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
         f"{list(input_shape)}")
 
     calib, calib_record, calib_paths = _calibration(opts, cfg)
+    control = _validation(opts, cfg, calib_paths)
     x, inputs_desc = _parity_inputs(opts, model, cfg, exclude=calib_paths)
     import torch
 
@@ -295,6 +342,7 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
                                 precisions=wanted, opset=opts.opset,
                                 dynamic_batch=opts.dynamic_batch,
                                 options={"tflite_layout": opts.tflite_layout, "calib": calib,
+                                         "accuracy_control": control,
                                          **opts.exporter_options})
         say(f"{fmt}: exporting {', '.join(wanted)} ...")
         t0 = time.perf_counter()

@@ -268,6 +268,11 @@ class Sweep:
 
     # -- recovery fine-tuning -----------------------------------------------------------------
     def _check_finetune(self) -> None:
+        if self.cfg.calib and self.cfg.data and \
+                Path(self.cfg.calib).resolve() == Path(self.cfg.data).resolve():
+            raise UsageError("calib is the evaluation data: int8 calibrated on the images it "
+                             "is scored on would overstate its accuracy.",
+                             hint="Calibrate on training images (e.g. a train split).")
         if not any(e > 0 for e in self.cfg.finetune):
             return
         if any(not isinstance(e, int) or e < 0 for e in self.cfg.finetune):

@@ -60,7 +60,8 @@ class OpenVinoExporter(Exporter):
         calib = request.options.get("calib")
         if calib is None:
             raise UsageError("OpenVINO int8 needs calibration images: pass --calib DIR.")
-        return quantize_int8(ov.convert_model(str(source)), calib, batch=request.input_shape[0])
+        return quantize_int8(ov.convert_model(str(source)), calib, batch=request.input_shape[0],
+                             control=request.options.get("accuracy_control"))
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None,
                     inference_precision: str | None = "f32") -> tuple[Runner, dict]:

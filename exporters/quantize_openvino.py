@@ -2,7 +2,9 @@
 
 ``nncf.quantize`` with the transformer preset (``ModelType.TRANSFORMER``: fp32 where int8 hurts
 transformers, e.g. LayerNorm and the softmax inputs) on calibration images that were
-preprocessed exactly as the model expects.
+preprocessed exactly as the model expects. Given labelled validation images and a maximum
+drop, ``nncf.quantize_with_accuracy_control`` instead: it quantizes, measures top-1 on the
+validation images, and reverts the layers that cost most to fp32 until the drop fits.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import numpy as np
 from edge_vit.errors import ExportError, UsageError
 
 
-def quantize_int8(model, calib: np.ndarray, *, batch: int):
-    """Return an int8 copy of the OpenVINO ``model`` and how it was made."""
+def quantize_int8(model, calib: np.ndarray, *, batch: int, control: dict | None = None):
+    """Return an int8 copy of the OpenVINO ``model`` and how it was made. ``control``:
+    {"x": (N, 3, H, W) float32, "y": (N,) labels, "max_drop": points of top-1} switches on
+    NNCF's accuracy-controlled mode."""
     import nncf
 
     calib = np.asarray(calib, dtype=np.float32)
@@ -22,6 +26,8 @@ def quantize_int8(model, calib: np.ndarray, *, batch: int):
                          f"{calib.shape}.")
     batches = [np.ascontiguousarray(calib[i:i + batch])
                for i in range(0, len(calib) - batch + 1, batch)]
+    if control is not None:
+        return _with_accuracy_control(model, batches, control, batch)
     try:
         quantized = nncf.quantize(model, nncf.Dataset(batches),
                                   model_type=nncf.ModelType.TRANSFORMER,
@@ -30,6 +36,51 @@ def quantize_int8(model, calib: np.ndarray, *, batch: int):
         raise ExportError(f"nncf.quantize failed: {type(exc).__name__}: {exc}") from exc
     how = {"tool": "nncf.quantize", "nncf": nncf.__version__, "model_type": "TRANSFORMER",
            "subset_size": len(batches) * batch}
+    return quantized, how
+
+
+def _top1(compiled, items) -> float:
+    """NNCF's validation_fn: top-1 (0..1) of a compiled model on (images, labels) batches."""
+    out = compiled.outputs[0]
+    correct = total = 0
+    for x, y in items:
+        logits = compiled(x)[out]
+        correct += int((np.asarray(logits).argmax(1) == y).sum())
+        total += len(y)
+    return correct / max(1, total)
+
+
+def _with_accuracy_control(model, batches: list[np.ndarray], control: dict, batch: int):
+    import nncf
+
+    x = np.asarray(control["x"], dtype=np.float32)
+    y = np.asarray(control["y"])
+    if len(x) < batch or len(x) != len(y):
+        raise UsageError(f"Accuracy-controlled int8 needs labelled validation images (got "
+                         f"{len(x)} images, {len(y)} labels).")
+    val = [(np.ascontiguousarray(x[i:i + batch]), y[i:i + batch])
+           for i in range(0, len(x) - batch + 1, batch)]
+    max_drop = float(control["max_drop"]) / 100.0  # points of top-1 -> NNCF's 0..1 metric
+    try:
+        quantized = nncf.quantize_with_accuracy_control(
+            model, nncf.Dataset(batches), nncf.Dataset(val, lambda item: item[0]), _top1,
+            max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
+            model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches) * batch)
+    except Exception as exc:
+        raise ExportError(f"nncf.quantize_with_accuracy_control failed: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    reference = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    int8_top1, fp32_top1 = _top1(compiled, val), _top1(reference, val)
+    how = {"tool": "nncf.quantize_with_accuracy_control", "nncf": nncf.__version__,
+           "model_type": "TRANSFORMER", "subset_size": len(batches) * batch,
+           "max_drop_pts": float(control["max_drop"]), "validation_images": len(val) * batch,
+           "validation_top1_fp32": round(100 * fp32_top1, 2),
+           "validation_top1_int8": round(100 * int8_top1, 2),
+           "int8_ops_left": runtime_int8_ops(compiled),
+           "validation_data": control.get("record")}
     return quantized, how
 
 

@@ -63,3 +63,18 @@ def color_data(tmp_path_factory) -> Path:
     make_color_classes(root / "train", 30, seed=1)
     make_color_classes(root / "test", 10, seed=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def color_teacher(tmp_path_factory, color_data) -> Path:
+    """Weights (safetensors) of a TINY_VIT deit_tiny trained on ``color_data`` (a few
+    seconds): a model whose accuracy means something, for pruning, distillation and int8."""
+    from edge_vit.training import TrainConfig
+    from edge_vit.training.jobs import DataSpec, train_from_scratch
+
+    out = tmp_path_factory.mktemp("color-teacher")
+    train_from_scratch("deit_tiny_patch16_224", dict(TINY_VIT),
+                       DataSpec(path=str(color_data), split="train"), out,
+                       TrainConfig(epochs=5, batch_size=32, lr=2e-3, warmup_epochs=0.5,
+                                   threads=1))
+    return out / "model.safetensors"

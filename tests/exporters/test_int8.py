@@ -161,3 +161,33 @@ def test_tflite_int8(tmp_path, imagenet_sample):
     if full.status != mf.OK:
         assert full.status == mf.VALIDATION_FAILED
         assert "cosine" in full.error or "top-1" in full.error
+
+
+def test_openvino_accuracy_controlled_int8(tmp_path, color_data, color_teacher):
+    """NNCF's accuracy-controlled mode on a trained tiny ViT: calibrated on train images,
+    validated on labelled test images, within the allowed drop, and recorded as such."""
+    opts = _opts(tmp_path, checkpoint=color_teacher, formats=("onnx", "openvino"),
+                 precisions=("fp32", "int8"), calib_dir=color_data / "train", calib_size=16,
+                 val_dir=color_data / "test", val_labels="folders", max_drop=1.0)
+    result = run_export(opts)
+    a = result.manifest.artifact("openvino", "int8")
+    assert a.status == mf.OK, a.error
+    q = a.quantization
+    assert q["tool"] == "nncf.quantize_with_accuracy_control" and q["max_drop_pts"] == 1.0
+    assert q["validation_images"] == 100 and q["validation_data"]["num_classes"] == 10
+    assert q["validation_top1_fp32"] >= 80.0  # a trained model: the drop means something
+    assert q["validation_top1_int8"] >= q["validation_top1_fp32"] - 1.0
+    assert result.manifest.artifact("onnx", "int8").quantization["tool"] != q["tool"]
+
+
+def test_accuracy_control_refuses_what_it_cannot_honour(tmp_path, color_data):
+    with pytest.raises(UsageError, match="--val-data"):
+        run_export(_opts(tmp_path, precisions=("int8",), calib_dir=color_data / "train",
+                         max_drop=1.0))
+    with pytest.raises(UsageError, match="openvino"):
+        run_export(_opts(tmp_path, formats=("onnx",), precisions=("int8",),
+                         calib_dir=color_data / "train", val_dir=color_data / "test",
+                         max_drop=1.0))
+    with pytest.raises(UsageError, match="also calibration images"):
+        run_export(_opts(tmp_path, precisions=("int8",), calib_dir=color_data / "train",
+                         val_dir=color_data / "train", val_labels="folders", max_drop=1.0))

@@ -163,6 +163,9 @@ def test_recovery_finetuning_is_its_own_row(tmp_path, imagenet_sample, color_dat
     with pytest.raises(UsageError, match="evaluation data"):
         run_sweep(_config(tmp_path, data=str(imagenet_sample), finetune=[2],
                           finetune_data=str(imagenet_sample)))
+    with pytest.raises(UsageError, match="calib is the evaluation data"):
+        run_sweep(_config(tmp_path, data=str(imagenet_sample), calib=str(imagenet_sample),
+                          precisions=["fp32", "int8"]))
     with pytest.raises(UsageError, match="finetune option"):
         run_sweep(_config(tmp_path, finetune=[1], finetune_data=str(color_data),
                           finetune_options={"lr_typo": 1}))

@@ -12,26 +12,21 @@ from click.testing import CliRunner
 from edge_vit.commands import main
 from edge_vit.pruning import load_pruned
 from edge_vit.training import TrainConfig
-from edge_vit.training.jobs import DataSpec, finetune_pruned, train_from_scratch
+from edge_vit.training.jobs import DataSpec, finetune_pruned
 from tests.conftest import TINY_VIT
 
 ARGS = [a for k, v in TINY_VIT.items() for a in ("--model-arg", f"{k}={v}")]
 
 
 @pytest.fixture(scope="module")
-def teacher_and_pruned(tmp_path_factory, color_data):
-    """A tiny ViT trained on the colour classes, and it cut by half (heads and MLP)."""
+def teacher_and_pruned(tmp_path_factory, color_teacher):
+    """A tiny ViT trained on the colour classes, and it cut down (heads and MLP)."""
     root = tmp_path_factory.mktemp("ft")
-    train_from_scratch("deit_tiny_patch16_224", TINY_VIT,
-                       DataSpec(path=str(color_data), split="train"), root / "teacher",
-                       TrainConfig(epochs=5, batch_size=32, lr=2e-3, warmup_epochs=0.5,
-                                   threads=1))
-    weights = root / "teacher" / "model.safetensors"
     res = CliRunner().invoke(main, ["prune", "deit_tiny_patch16_224", *ARGS, "--checkpoint",
-                                    str(weights), "--prune", "heads=0.67,mlp=0.75", "--out",
-                                    str(root / "pruned")])
+                                    str(color_teacher), "--prune", "heads=0.67,mlp=0.75",
+                                    "--out", str(root / "pruned")])
     assert res.exit_code == 0, res.output
-    return weights, root / "pruned"
+    return color_teacher, root / "pruned"
 
 
 def test_finetune_cli_distils_into_an_exportable_folder(tmp_path, color_data,
