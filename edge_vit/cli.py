@@ -110,7 +110,7 @@ def model_options(fn):
               show_default=True)
 @click.option("--id", "model_id", help="Folder name under --out (default: derived).")
 @click.option("--parity-inputs", type=int, default=4, show_default=True)
-@click.option("--parity-images", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--parity-images", type=click.Path(path_type=Path),
               help="Real images for the parity check (default: --calib, else random).")
 @click.option("--val-data", "val_dir", type=click.Path(path_type=Path),
               help="Labelled images for OpenVINO int8's accuracy-controlled mode (with "
@@ -225,7 +225,7 @@ def _compact(values: list[int]) -> str:
 @click.option("--prune", required=True, help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
 @click.option("--criterion", type=click.Choice(["magnitude", "taylor", "activation"]))
 @click.option("--round-to", type=int)
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--calib", "calib_dir", type=click.Path(path_type=Path))
 @click.option("--calib-size", type=int, default=32, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")

@@ -13,9 +13,10 @@ from .cli import console, err_console, main
 @main.command("eval")
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--data", "data_dir", required=True,
-              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              type=click.Path(path_type=Path, exists=True),
               help="Validation images: n01440764/*.JPEG folders, or a flat folder with "
-                   "LOC_val_solution.csv or val.txt.")
+                   "LOC_val_solution.csv or val.txt (with --labels folders: any class "
+                   "folders), or a .tar/.tar.gz of one.")
 @click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed choosing the --limit subset.")

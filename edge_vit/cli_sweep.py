@@ -30,8 +30,9 @@ from .cli import _kv_pairs, console, err_console, main
 @click.option("--precision", "precisions", help="Comma-separated precisions (default fp32).")
 @click.option("--device", "devices", multiple=True, help="Inventory device; repeatable.")
 @click.option("--inventory", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False),
-              help="Evaluation images (ImageNet val layout).")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Evaluation images (ImageNet val layout, class folders with --labels "
+                   "folders, or a .tar.gz of either).")
 @click.option("--labels", type=click.Choice(["imagenet", "folders"]))
 @click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
 @click.option("--min-seconds", type=float, help="Profiling: minimum timed seconds per run.")
