@@ -146,3 +146,25 @@ def test_archives_unpack_once_and_refuse_escapes(tmp_path, color_data):
     corrupt.write_bytes(archive.read_bytes()[:200])
     with pytest.raises(UsageError, match="Cannot unpack"):
         resolve_data_root(corrupt)
+
+
+def test_train_cli(tmp_path, color_data):
+    from click.testing import CliRunner
+
+    from edge_vit.commands import main
+
+    args = [a for k, v in TINY_VIT.items() for a in ("--model-arg", f"{k}={v}")]
+    base = ["train", "deit_tiny_patch16_224", *args, "--data", str(color_data), "--split",
+            "train", "--val-split", "test", "--epochs", "1", "--batch-size", "32",
+            "--threads", "1", "--out", str(tmp_path / "run")]
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0, res.output
+    assert "1 epochs" in res.output and "top-1 on 100 images" in res.output
+    res = CliRunner().invoke(main, [*base, "--lr", "0.5"])  # other settings, same folder
+    assert res.exit_code == 2 and "other training settings" in res.output
+    res = CliRunner().invoke(main, [*base, "--lr", "0.5", "--restart"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["train", "deit_tiny_patch16_224", *args, "--data",
+                                    str(color_data), "--split", "nope", "--out",
+                                    str(tmp_path / "x")])
+    assert res.exit_code == 2 and "No 'nope' folder" in res.output
