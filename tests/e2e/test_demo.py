@@ -35,8 +35,10 @@ def test_eval_in_every_runtime_matches_what_training_reported(tmp_path):
         assert r.status == "ok", r.error
         assert r.total == 2000
         seen.add((r.artifact.format, r.runtime))
-        # the same images and weights: runtimes differ by at most a few near-tied images
-        assert abs(r.top1 - shipped) <= 0.25, (r.artifact.format, r.runtime, r.top1, shipped)
+        # the same images and weights: an fp32 runtime differs by at most 2 near-tied images
+        # of 2,000; OpenVINO computes in bf16 on this CPU by default, so allow 10
+        tol = 0.5 if r.inference_precision == "bf16" else 0.1
+        assert abs(r.top1 - shipped) <= tol, (r.artifact.format, r.runtime, r.top1, shipped)
     assert {("pytorch", "pytorch"), ("onnx", "onnxruntime"), ("tflite", "litert")} <= seen
     assert any(fmt == "openvino" for fmt, _ in seen)
     # and the slice agrees with the 10,000-image test accuracy training reported, within
