@@ -105,7 +105,7 @@ def train_cmd(model, model_args, out, **kw):
               help="Weight of the teacher's soft targets; 1-alpha goes to the labels.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
               "PRUNED-ft<epochs>).")
-@_training_options(epochs=3, lr=2e-4, warmup=0.0)
+@_training_options(epochs=3, lr=5e-4, warmup=0.0)
 def finetune_cmd(pruned, teacher, teacher_pretrained, temperature, alpha, out, **kw):
     """Recover PRUNED's accuracy by knowledge distillation from its unpruned teacher. Writes a
     pruned-model folder (same prune spec, new weights) that `edge-vit export` takes."""

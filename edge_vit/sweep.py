@@ -312,7 +312,7 @@ class Sweep:
         pruned, _, spec, _ = load_source_model(self._source_options(model, plan))
         start = folder.with_name(folder.name + "-start")
         save_pruned(pruned, spec, start)
-        cfg = TrainConfig(**{"epochs": epochs, "lr": 2e-4, "warmup_epochs": 0.0, **opts})
+        cfg = TrainConfig(**{"epochs": epochs, "lr": 5e-4, "warmup_epochs": 0.0, **opts})
         report = finetune_pruned(start, data, folder, cfg, teacher=model.checkpoint,
                                  progress=lambda m: self.say(f"    {m}"))
         return {"folder": str(folder), "epochs": report.result.epochs_done,
