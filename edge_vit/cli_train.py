@@ -111,6 +111,7 @@ def finetune_cmd(pruned, teacher, teacher_pretrained, temperature, alpha, out, *
     pruned-model folder (same prune spec, new weights) that `edge-vit export` takes."""
     from .training.jobs import finetune_pruned
 
+    pruned = pruned.resolve()  # "." has no name to derive --out from
     out = out or pruned.with_name(f"{pruned.name}-ft{kw['epochs']}")
     tp = None if teacher_pretrained is None else (
         True if teacher_pretrained == "default" else teacher_pretrained)

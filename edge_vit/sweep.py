@@ -75,6 +75,12 @@ def demo_config() -> SweepConfig:
     three levels, each also distilled for 2 epochs, scored on the shipped test slice."""
     from . import demo
 
+    missing = [p.name for p in (demo.WEIGHTS, demo.TEST_SLICE, demo.TRAIN_SLICE)
+               if not p.is_file()]
+    if missing:
+        raise UsageError(f"The embedded demo is incomplete: {', '.join(missing)} missing "
+                         f"from {demo.HERE}.", hint="Reinstall edge-vit, or give --model/"
+                         "--config for a sweep of your own.")
     return SweepConfig(
         name="default", models=[ModelEntry(name=demo.DEMO_MODEL)],
         prune=[UNPRUNED, "heads=0.25,mlp=0.5", "heads=0.5,mlp=0.5",
@@ -203,7 +209,7 @@ class Sweep:
         exports = []
         for model in self.cfg.models:
             for plan in self.cfg.prune:
-                unit = f"export-{model.name}-{_key(to_dict(model), plan, self.cfg.formats, self.cfg.precisions, self.cfg.criterion)}"
+                unit = f"export-{model.name}-{_key(to_dict(model), plan, self.cfg.formats, self.cfg.precisions, self.cfg.criterion, self.cfg.calib)}"
                 rec = self._run_unit(unit, "export", lambda m=model, p=plan: self._export(m, p))
                 if rec.status == "ok":
                     exports.append(Path(rec.outputs["manifest_dir"]))
@@ -213,7 +219,7 @@ class Sweep:
                     folder = self._finetuned(model, plan, epochs)
                     if folder is None:
                         continue
-                    unit = f"export-{folder.name}-{_key(self.cfg.formats, self.cfg.precisions, _weights_hash(folder))}"
+                    unit = f"export-{folder.name}-{_key(self.cfg.formats, self.cfg.precisions, self.cfg.calib, _weights_hash(folder))}"
                     rec = self._run_unit(unit, "export",
                                          lambda m=model, f=folder: self._export(m, None, f))
                     if rec.status == "ok":
@@ -268,8 +274,7 @@ class Sweep:
 
     # -- recovery fine-tuning -----------------------------------------------------------------
     def _check_finetune(self) -> None:
-        if self.cfg.calib and self.cfg.data and \
-                Path(self.cfg.calib).resolve() == Path(self.cfg.data).resolve():
+        if self.cfg.calib and self.cfg.data and _overlap(self.cfg.calib, self.cfg.data):
             raise UsageError("calib is the evaluation data: int8 calibrated on the images it "
                              "is scored on would overstate its accuracy.",
                              hint="Calibrate on training images (e.g. a train split).")
@@ -279,21 +284,22 @@ class Sweep:
             raise UsageError(f"finetune must list epoch counts >= 0, got {self.cfg.finetune}")
         if not self.cfg.finetune_data:
             raise UsageError("finetune epochs are set but no finetune_data (training images).")
-        if self.cfg.data and Path(self.cfg.data).resolve() == \
-                Path(self.cfg.finetune_data).resolve():
+        if self.cfg.data and _overlap(self.cfg.finetune_data, self.cfg.data):
             raise UsageError("finetune_data is the evaluation data: fine-tuning on the images "
                              "it is scored on would overstate what recovery buys.")
         from .training import TrainConfig
 
-        known = set(TrainConfig.__dataclass_fields__) | {"split", "labels", "limit"}
+        known = set(TrainConfig.__dataclass_fields__) - {"epochs"} | {"split", "labels",
+                                                                     "limit"}
         bad = sorted(set(self.cfg.finetune_options) - known)
         if bad:
-            raise UsageError(f"Unknown finetune option(s) {bad}; known: {sorted(known)}")
+            raise UsageError(f"Unknown finetune option(s) {bad}; known: {sorted(known)} "
+                             "(epochs come from the finetune list)")
 
     def _finetuned(self, model: ModelEntry, plan: str, epochs: int) -> Path | None:
         """Folder of ``model`` cut by ``plan`` and distilled for ``epochs`` (a unit)."""
-        key = _key(to_dict(model), plan, self.cfg.criterion, epochs, self.cfg.finetune_data,
-                   self.cfg.finetune_options)
+        key = _key(to_dict(model), plan, self.cfg.criterion, self.cfg.calib, epochs,
+                   self.cfg.finetune_data, self.cfg.finetune_options, self.cfg.labels)
         unit = f"finetune-{model.name}-{key}"
         folder = self.root / "finetuned" / f"{model.name}-{key}-kd{epochs}"
         rec = self._run_unit(unit, "finetune",
@@ -307,8 +313,10 @@ class Sweep:
         from .training.jobs import DataSpec, finetune_pruned
 
         opts = dict(self.cfg.finetune_options)
+        # class indices as the evaluation data numbers them, unless told otherwise
         data = DataSpec(path=str(self.cfg.finetune_data), split=opts.pop("split", None),
-                        labels=opts.pop("labels", "folders"), limit=opts.pop("limit", None))
+                        labels=opts.pop("labels", self.cfg.labels),
+                        limit=opts.pop("limit", None))
         pruned, _, spec, _ = load_source_model(self._source_options(model, plan))
         start = folder.with_name(folder.name + "-start")
         save_pruned(pruned, spec, start)
@@ -367,10 +375,22 @@ class Sweep:
 
 
 def _weights_hash(folder: Path) -> str:
+    """sha256 of a pruned-model folder's weights ("missing" if gone: its export then fails
+    in its own unit, with a message, instead of stopping the sweep)."""
     from .models import file_sha256
     from .pruning.spec import WEIGHTS_FILE
 
-    return file_sha256(folder / WEIGHTS_FILE)
+    path = folder / WEIGHTS_FILE
+    return file_sha256(path) if path.is_file() else "missing"
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether two image sets (folders or archives) are the same or one holds the other."""
+    from .evaluation.archive import resolve_data_root
+
+    ra, rb = (resolve_data_root(Path(p)).resolve() if Path(p).exists() else Path(p).resolve()
+              for p in (a, b))
+    return ra == rb or ra in rb.parents or rb in ra.parents
 
 
 def _artifact_hashes(manifest_dir: Path) -> list:

@@ -27,6 +27,9 @@ def resolve_data_root(path: Path, cache_dir: Path | None = None) -> Path:
         raise UsageError(f"{path} is neither a folder nor a .tar/.tar.gz archive of images.")
     from ..models import file_sha256
 
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
+        raise UsageError(f"Unpacking {path} safely needs tarfile's 'data' filter (Python "
+                         "3.10.12+, 3.11.4+).", hint="Unpack it yourself and pass the folder.")
     target = cache_root(cache_dir) / "data" / file_sha256(path)[:24]
     if (target / ".complete").exists():
         return target

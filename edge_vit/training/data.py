@@ -30,6 +30,7 @@ class TrainData:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     ref: DataRef
+    paths: tuple[str, ...] = ()  # absolute paths of the images, to keep data sets apart
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,9 +54,16 @@ def load_split(path: Path, data_cfg: dict[str, Any], *, split: str | None = None
     ``edge-vit eval`` (so a split decoded for training is not decoded again to score it)."""
     root = split_folder(resolve_data_root(Path(path), cache_dir), split)
     dataset: EvalDataset = load_dataset(root, labels=labels, limit=limit, seed=seed)
+    splits = {"train", "test", "val", "valid", "validation"}
+    if labels == "folders" and len(dataset.class_names) > 1 and \
+            set(dataset.class_names) <= splits:
+        raise UsageError(f"The class folders of {root} are {', '.join(dataset.class_names)}: "
+                         "that is a data set with splits, not classes.",
+                         hint="Pick one with --split (and --val-split).")
     prepared = prepare(dataset, data_cfg, cache_dir=eval_cache_dir(cache_dir) / "images",
                        show_progress=show_progress)
     return TrainData(pixels=np.asarray(prepared.pixels), labels=prepared.labels,
                      class_names=list(dataset.class_names),
                      mean=tuple(data_cfg["mean"]), std=tuple(data_cfg["std"]),
-                     ref=dataset.ref(prepared.images))
+                     ref=dataset.ref(prepared.images),
+                     paths=tuple(str(dataset.root / im.path) for im in prepared.images))

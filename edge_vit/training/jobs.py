@@ -41,8 +41,10 @@ class DataSpec:
             va = load_split(Path(self.val_path or self.path), data_cfg, split=self.val_split,
                             labels=self.labels, limit=self.val_limit,
                             show_progress=show_progress)
-            if va.ref.fingerprint == tr.ref.fingerprint:
-                raise UsageError("The validation images are the training images.",
+            shared = set(va.paths) & set(tr.paths)
+            if shared:
+                raise UsageError(f"{len(shared)} of the {len(va)} validation images are "
+                                 f"training images (e.g. {sorted(shared)[0]}).",
                                  hint="Give another --val-split or --val-data.")
         return tr, va
 
@@ -84,12 +86,14 @@ def train_from_scratch(name: str, model_kwargs: dict[str, Any], data: DataSpec, 
     from ..images import data_config
     from ..models import create_model, file_sha256
 
+    cfg.check()  # before minutes of decoding
     torch.manual_seed(cfg.seed)
     model = create_model(name, model_kwargs)
     train_data, val_data = data.load(data_config(model, model_input_size(model)), show_bar)
     _check_classes(model, train_data)
     result = train(model, train_data, val_data, cfg, Path(out), restart=restart,
-                   progress=progress, show_bar=show_bar)
+                   progress=progress, show_bar=show_bar,
+                   identity={"job": "train", "model": name, "model_kwargs": model_kwargs})
     weights = Path(out) / "model.safetensors"
     tmp = weights.with_name(".model.safetensors.tmp")
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp),
@@ -143,6 +147,19 @@ def load_teacher(teacher: str | None, spec, *, pretrained: str | bool | None = N
                           "state_sha256": source.weights.state_sha256}
 
 
+def _check_teacher(student, teacher) -> None:
+    """Distillation needs the same classes and the same input as the student."""
+    from ..complexity import model_input_size
+
+    classes = (getattr(student, "num_classes", None), getattr(teacher, "num_classes", None))
+    if None not in classes and classes[0] != classes[1]:
+        raise UsageError(f"The teacher has {classes[1]} classes, the pruned model "
+                         f"{classes[0]}.", hint="Distil from the model it was pruned from.")
+    sizes = (model_input_size(student), model_input_size(teacher))
+    if sizes[0] != sizes[1]:
+        raise UsageError(f"The teacher takes {sizes[1]} inputs, the pruned model {sizes[0]}.")
+
+
 def _is_demo(arch: str) -> bool:
     from ..demo import DEMO_MODEL
 
@@ -163,6 +180,7 @@ def finetune_pruned(pruned_dir: Path, data: DataSpec, out: Path, cfg: TrainConfi
     from ..pruning import load_pruned, save_pruned
     from ..pruning.spec import WEIGHTS_FILE
 
+    cfg.check()
     out = Path(out)
     if Path(pruned_dir).resolve() == out.resolve():
         raise UsageError("--out must differ from the pruned model's folder (it is the "
@@ -170,6 +188,7 @@ def finetune_pruned(pruned_dir: Path, data: DataSpec, out: Path, cfg: TrainConfi
     student, spec = load_pruned(pruned_dir)
     teacher_model, teacher_info = load_teacher(teacher, spec, pretrained=teacher_pretrained)
     say = progress or (lambda m: None)
+    _check_teacher(student, teacher_model)
     origin = spec.source_weights
     if origin is not None and origin.state_sha256 and \
             teacher_info.get("state_sha256") != origin.state_sha256:
@@ -183,8 +202,13 @@ def finetune_pruned(pruned_dir: Path, data: DataSpec, out: Path, cfg: TrainConfi
         before = evaluate(student, val_data, cfg.eval_batch_size)[0]
         say(f"pruned model before fine-tuning: {before:.2f} % top-1 on {len(val_data)} images")
     torch.manual_seed(cfg.seed)
+    from ..models import state_dict_sha256
+
+    identity = {"job": "finetune", "spec": spec.spec_hash(),
+                "start": state_dict_sha256(student.state_dict()),
+                "teacher": teacher_info.get("state_sha256")}
     result = train(student, train_data, val_data, cfg, out, teacher=teacher_model,
-                   restart=restart, progress=progress, show_bar=show_bar)
+                   restart=restart, progress=progress, show_bar=show_bar, identity=identity)
     spec.finetune = {"teacher": teacher_info, "epochs": result.epochs_done,
                      "from": str(pruned_dir), "train_data": train_data.ref.fingerprint[:16],
                      "val_top1_before": before, "val_top1_after": result.val_top1}

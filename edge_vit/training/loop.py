@@ -30,7 +30,9 @@ from .data import TrainData
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
-# Fields that do not change what is learned: a resumed run may differ in these.
+# Fields that do not change what is learned: a resumed run may differ in these. (``epochs``
+# does change it -- the cosine schedule spans all epochs -- and is checked on its own, for a
+# clearer message.)
 _NOT_IN_KEY = ("threads", "device", "eval_batch_size", "epochs")
 
 
@@ -52,10 +54,13 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None: torch's default
     device: str = "cpu"
 
-    def key(self) -> str:
-        """What a checkpoint must agree on to be resumed (``epochs`` may grow, see train)."""
+    def key(self, identity: dict | None = None) -> str:
+        """What a checkpoint must agree on to be resumed: these settings, and ``identity``
+        (what is trained, from which weights, on which images, by which teacher)."""
         fields = {k: v for k, v in asdict(self).items() if k not in _NOT_IN_KEY}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        text = json.dumps({"config": fields, "identity": identity or {}}, sort_keys=True,
+                          default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -67,6 +72,28 @@ class TrainConfig:
         if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
             raise UsageError(f"Need 0 <= min_lr <= lr and lr > 0 (lr={self.lr}, "
                              f"min_lr={self.min_lr}).")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UsageError(f"--label-smoothing must be within [0, 1), not "
+                             f"{self.label_smoothing}.")
+        if self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise UsageError("--weight-decay and --warmup-epochs cannot be negative.")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise UsageError(f"grad_clip must be positive (or None), not {self.grad_clip}.")
+        self.torch_device()
+
+    def torch_device(self):
+        """The torch device, or a UsageError naming what is wrong with it."""
+        import torch
+
+        try:
+            dev = torch.device(self.device)
+        except (RuntimeError, ValueError) as exc:
+            raise UsageError(f"Unknown torch device {self.device!r}: {exc}") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(f"--device {self.device}: no CUDA device is available here.")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise UsageError(f"--device {self.device}: MPS is not available here.")
+        return dev
 
 
 @dataclass
@@ -99,7 +126,8 @@ class TrainResult:
 
 
 def lr_at(cfg: TrainConfig, step: int, total: int, per_epoch: int) -> float:
-    """Linear warm-up then cosine to ``min_lr``; a function of the step alone (resumable)."""
+    """Linear warm-up then cosine towards ``min_lr``, which it reaches at step ``total`` (one
+    past the last step taken); a function of the step alone, so resuming keeps it."""
     warm = int(cfg.warmup_epochs * per_epoch)
     if step < warm:
         return cfg.lr * (step + 1) / warm
@@ -174,20 +202,19 @@ def _environment(cfg: TrainConfig) -> dict:
             "cores": os.cpu_count(), "python": platform.python_version()}
 
 
-def _save_checkpoint(path: Path, model, optimizer, cfg: TrainConfig, result: TrainResult
-                     ) -> None:
+def _save_checkpoint(path: Path, model, optimizer, key: str, result: TrainResult) -> None:
     import torch
 
     from ..serialization import to_dict
 
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"key": cfg.key(), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "result": json.dumps(to_dict(result))}, tmp)
+    # the global RNG too: dropout / drop-path draw from it, and resuming must not change them
+    torch.save({"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state(), "result": json.dumps(to_dict(result))}, tmp)
     os.replace(tmp, path)  # a checkpoint is whole or absent, even after a kill mid-write
 
 
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+def _load_checkpoint(path: Path, key: str) -> dict:
     import torch
 
     try:
@@ -195,19 +222,35 @@ def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     except Exception as exc:
         raise UsageError(f"Cannot read checkpoint {path}: {type(exc).__name__}: {exc}",
                          hint="Delete it (or pass --restart) to start over.") from exc
-    if state.get("key") != cfg.key():
-        raise UsageError(f"{path} was written with other training settings.",
+    if not isinstance(state, dict) or state.get("key") != key:
+        raise UsageError(f"{path} was written with other training settings, another model, "
+                         "other starting weights, other data or another teacher.",
                          hint="Use the same settings to resume, --restart to start over, or "
                               "another --out.")
     return state
 
 
+def _resume(state: dict, path: Path, model, optimizer) -> None:
+    import torch
+
+    try:
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        if isinstance(state.get("rng"), torch.Tensor):
+            torch.set_rng_state(state["rng"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise UsageError(f"{path} does not fit this model: {str(exc).splitlines()[0][:200]}",
+                         hint="--restart to start over, or another --out.") from exc
+
+
 def train(model, train_data: TrainData, val_data: TrainData | None, cfg: TrainConfig,
           out_dir: Path, *, teacher=None, restart: bool = False,
-          progress: Callable[[str], None] | None = None, show_bar: bool = False
-          ) -> TrainResult:
+          progress: Callable[[str], None] | None = None, show_bar: bool = False,
+          identity: dict | None = None) -> TrainResult:
     """Train ``model`` in place for ``cfg.epochs`` epochs (resuming from ``out_dir``'s
-    checkpoint unless ``restart``); evaluates on ``val_data`` after every epoch."""
+    checkpoint unless ``restart``); evaluates on ``val_data`` after every epoch.
+    ``identity`` (model, starting weights, teacher) joins the settings and the training
+    images' fingerprint in what a checkpoint must match to be resumed."""
     import torch
     import torch.nn.functional as F
 
@@ -226,15 +269,15 @@ def train(model, train_data: TrainData, val_data: TrainData | None, cfg: TrainCo
     batch = min(cfg.batch_size, n)
     per_epoch = n // batch
     total = per_epoch * cfg.epochs
-    dev = torch.device(cfg.device)
+    key = cfg.key({**(identity or {}), "train_data": train_data.ref.fingerprint})
+    dev = cfg.torch_device()
     model.to(dev)  # before the optimizer, so resumed optimizer state lands on the device
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     result = TrainResult(config=cfg, train_images=n,
                          val_images=len(val_data) if val_data is not None else 0)
     if ckpt.exists() and not restart:
-        state = _load_checkpoint(ckpt, cfg)  # (tensors load on the CPU; moved below)
-        model.load_state_dict(state["model"], strict=True)
-        optimizer.load_state_dict(state["optimizer"])
+        state = _load_checkpoint(ckpt, key)  # tensors load on the CPU, then onto the device
+        _resume(state, ckpt, model, optimizer)
         saved = from_dict(TrainResult, json.loads(state["result"]))
         result.history, result.seconds = saved.history, saved.seconds
         result.teacher_val_top1 = saved.teacher_val_top1
@@ -305,7 +348,7 @@ def train(model, train_data: TrainData, val_data: TrainData | None, cfg: TrainCo
         result.history.append(stats)
         result.seconds = round(result.seconds + seconds, 2)
         result.val_top1 = val_top1
-        _save_checkpoint(ckpt, model, optimizer, cfg, result)
+        _save_checkpoint(ckpt, model, optimizer, key, result)
         val = f", val top-1 {val_top1:.2f} %" if val_top1 is not None else ""
         say(f"epoch {epoch + 1}/{cfg.epochs}: loss {stats.train_loss:.4f}, train top-1 "
             f"{stats.train_top1:.2f} %{val}, lr {lr:.2e}, {seconds:.0f} s "

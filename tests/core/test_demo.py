@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import tarfile
 
-import pytest
 from click.testing import CliRunner
 
 from edge_vit import demo
 from edge_vit.commands import main
 from edge_vit.models import build_model, supported_models
 from edge_vit.sweep import demo_config
-
-pytestmark = pytest.mark.skipif(not demo.has_weights(), reason="demo weights not built")
 
 
 def test_demo_model_is_a_timm_vit_with_its_shipped_weights():

@@ -144,7 +144,8 @@ def test_recovery_finetuning_is_its_own_row(tmp_path, imagenet_sample, color_dat
                                                model_kwargs=TINY_1K, checkpoint=str(weights))],
                   formats=["onnx"], data=str(imagenet_sample), limit=20, finetune=[0, 1],
                   finetune_data=str(color_data / "train"),
-                  finetune_options={"batch_size": 32, "threads": 1, "limit": 100})
+                  finetune_options={"batch_size": 32, "threads": 1, "limit": 100,
+                                    "labels": "folders"})
     summary = run_sweep(cfg)
     assert not summary.failed, [(f.unit, f.error) for f in summary.failed]
     kinds = [u.split("-")[0] for u in summary.ran]

@@ -70,12 +70,46 @@ def test_resume_after_interruption_follows_the_same_path(tmp_path, color_data):
               tmp_path / "resumed")
 
 
+def test_resume_refuses_other_data(tmp_path, color_data):
+    tr, va = _splits(color_data, _model())
+    cfg = TrainConfig(epochs=2, **FAST)
+    train(_model(), tr, va, cfg, tmp_path / "run", identity={"model": "a"})
+    with pytest.raises(UsageError, match="other data"):  # the test split as training data
+        train(_model(), va, None, cfg, tmp_path / "run", identity={"model": "a"})
+    with pytest.raises(UsageError, match="another model"):
+        train(_model(), tr, va, cfg, tmp_path / "run", identity={"model": "b"})
+
+
+def test_distillation_term_pulls_towards_the_teacher(tmp_path, color_data):
+    """alpha=1: the loss is the KL to the teacher alone; a student that is a copy of its
+    teacher starts at zero loss, and one trained against a teacher ends nearer to it."""
+    import copy
+
+    tr, _ = _splits(color_data, _model())
+    teacher = _model(seed=5)
+    train(teacher, tr, None, TrainConfig(epochs=3, **FAST), tmp_path / "teacher")
+    twin = copy.deepcopy(teacher)
+    res = train(twin, tr, None, TrainConfig(epochs=1, **{**FAST, "lr": 1e-9, "min_lr": 0.0},
+                                           kd_alpha=1.0), tmp_path / "twin", teacher=teacher)
+    assert res.history[0].train_loss < 1e-3
+    student = _model(seed=7)
+    res = train(student, tr, None, TrainConfig(epochs=3, **FAST, kd_alpha=1.0),
+                tmp_path / "student", teacher=teacher)
+    assert res.history[-1].train_loss < res.history[0].train_loss
+    x = batch_tensor(tr.pixels, np.arange(64), tr, False, None)
+    with torch.no_grad():
+        agree = (student.eval()(x).argmax(1) == teacher.eval()(x).argmax(1)).float().mean()
+    assert agree >= 0.8
+
+
 def test_schedule_and_bad_settings():
     cfg = TrainConfig(epochs=10, lr=1e-3, min_lr=1e-5, warmup_epochs=1)
     assert lr_at(cfg, 0, 100, 10) == pytest.approx(1e-4)  # warm-up starts low
     assert lr_at(cfg, 9, 100, 10) == pytest.approx(1e-3)
     assert lr_at(cfg, 99, 100, 10) == pytest.approx(1e-5, rel=0.05)  # cosine floor
-    for bad in (dict(kd_alpha=1.5), dict(kd_temperature=0), dict(epochs=0), dict(lr=-1)):
+    for bad in (dict(kd_alpha=1.5), dict(kd_temperature=0), dict(epochs=0), dict(lr=-1),
+                dict(label_smoothing=2.0), dict(weight_decay=-1), dict(device="bogus"),
+                dict(device="cuda:7") if not torch.cuda.is_available() else dict(lr=-2)):
         with pytest.raises(UsageError):
             TrainConfig(**bad).check()
 
@@ -113,10 +147,13 @@ def test_train_command_writes_weights_that_load(tmp_path, color_data):
     model, source = build_model("deit_tiny_patch16_224", model_kwargs=TINY_VIT,
                                 checkpoint=out / "model.safetensors")
     assert source.weights.kind == "checkpoint"
-    with pytest.raises(UsageError, match="validation images are the training images"):
+    with pytest.raises(UsageError, match="validation images are training images"):
         train_from_scratch("deit_tiny_patch16_224", TINY_VIT,
                            DataSpec(path=str(color_data), split="train", val_split="train"),
                            tmp_path / "x", TrainConfig(epochs=1, **FAST))
+    with pytest.raises(UsageError, match="data set with splits"):  # no --split
+        train_from_scratch("deit_tiny_patch16_224", TINY_VIT, DataSpec(path=str(color_data)),
+                           tmp_path / "z", TrainConfig(epochs=1, **FAST))
     with pytest.raises(UsageError, match="class index 9"):  # 10 folders, a 5-class head
         train_from_scratch("deit_tiny_patch16_224", {**TINY_VIT, "num_classes": 5},
                            DataSpec(path=str(color_data), split="train"), tmp_path / "y",
