@@ -242,8 +242,8 @@ def build_model(name: str, *, model_kwargs: dict[str, Any] | None = None,
         weights = load_pretrained_into(model, name,
                                        pretrained if isinstance(pretrained, str) else None,
                                        model_kwargs)
-    elif _shipped_weights(name, model):
-        weights = load_checkpoint_into(model, _shipped_weights(name, model))
+    elif (shipped := _shipped_weights(name, model)) is not None:
+        weights = load_checkpoint_into(model, shipped)
         weights.note = ("edge-vit's demo weights, trained on CIFAR-10 by edge-vit itself "
                         "(edge_vit/demo/train_report.json says how).")
     else:
