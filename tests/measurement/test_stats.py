@@ -1,0 +1,132 @@
+"""The round statistics on synthetic series with known answers (no timing involved)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_vit.measurement import stats
+
+RUNNER = Path(__file__).resolve().parents[2] / "devices" / "runner.py"
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("edge_vit_runner", RUNNER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("df,expected", [(1, 12.706204736), (4, 2.776445105), (9, 2.262157163),
+                                         (29, 2.045229642), (1000, 1.962339081)])
+def test_t_quantile_matches_tables(df, expected):
+    assert stats.t_quantile(0.975, df) == pytest.approx(expected, abs=1e-7)
+    assert stats.t_quantile(0.025, df) == pytest.approx(-expected, abs=1e-7)
+
+
+def test_expansion_widens_small_samples_most():
+    f = [stats.expansion(r) for r in (2, 5, 10, 30)]
+    assert f == sorted(f, reverse=True) and f[-1] > 1.0
+    assert f[1] == pytest.approx(2.776445105 / 1.959963985 * math.sqrt(5 / 4), rel=1e-6)
+    assert math.isnan(stats.expansion(1))
+
+
+def test_pooled_percentiles_weigh_rounds_equally():
+    same = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert stats.pooled_percentiles(same, (50,)) == [3.5]  # numpy on the pooled values
+    # a slow round holds fewer samples in the same time: it still counts as one round
+    fast, slow = [1.0] * 1000, [2.0] * 10
+    (p50,) = stats.pooled_percentiles([fast, slow], (50,))
+    assert 1.0 < p50 < 2.0  # pooled by count it would be 1.0
+
+
+def test_constant_rounds_have_a_point_interval():
+    s = stats.summarize_rounds([[2.0] * 50] * 5)
+    assert s.percentiles[50.0] == 2.0 and s.intervals[50.0] == (2.0, 2.0)
+    assert s.half_width() == 0.0 and s.rounds == 5
+
+
+def test_one_round_gives_no_interval():
+    s = stats.summarize_rounds([[1.0, 1.1, 0.9] * 20])
+    assert s.intervals == {} and s.half_width() is None
+
+
+def _session(rng, rounds=8, n=120, sigma_round=0.04, sigma_value=0.01, true=1.0):
+    """A random-effects model: each round (process, load, moment) has its own offset."""
+    return [true * (1 + sigma_round * rng.standard_normal())
+            * (1 + sigma_value * rng.standard_normal(n)) for _ in range(rounds)]
+
+
+def test_interval_covers_the_true_median_about_95_percent():
+    rng = np.random.default_rng(7)
+    runner = _runner()
+    new_hits = single_hits = 0
+    trials = 150
+    for i in range(trials):
+        rounds = _session(rng)
+        s = stats.summarize_rounds(rounds, resamples=400, seed=i)
+        lo, hi = s.intervals[50.0]
+        new_hits += lo <= 1.0 <= hi
+        ((slo, shi),) = runner.bootstrap_ci(sorted(rounds[0]), (50,), resamples=200, seed=i)
+        single_hits += slo <= 1.0 <= shi
+    assert 0.88 <= new_hits / trials <= 0.995
+    assert single_hits / trials < 0.4  # one block's interval knows nothing of the others
+
+
+def test_drifting_series_single_block_wrong_rounds_right():
+    """The machine drifts 10 % over a session (it warms up, a neighbour comes and goes): the
+    interval of one block excludes where the next session lands; the round interval does
+    not."""
+    rng = np.random.default_rng(3)
+
+    def session():
+        order = rng.permutation(10)  # the drift is sampled at shuffled moments
+        return [(1.0 + 0.01 * k) * (1 + 0.004 * rng.standard_normal(150)) for k in order]
+
+    first, second = session(), session()
+    runner = _runner()
+    ((slo, shi),) = runner.bootstrap_ci(sorted(first[0]), (50,), resamples=300, seed=0)
+    again = stats.summarize_rounds(second).percentiles[50.0]
+    assert not slo <= again <= shi
+    lo, hi = stats.summarize_rounds(first).intervals[50.0]
+    assert lo <= again <= hi
+    assert (hi - lo) / 2 / again < 0.05  # and it is still a useful interval
+
+
+def test_paired_ratio_cancels_what_slows_the_whole_machine():
+    rng = np.random.default_rng(11)
+    machine = 1 + 0.2 * rng.standard_normal(12)  # the whole machine's speed per round
+    a = {k: 11.0 * m * (1 + 0.003 * rng.standard_normal()) for k, m in enumerate(machine)}
+    b = {k: 10.0 * m * (1 + 0.003 * rng.standard_normal()) for k, m in enumerate(machine)}
+    pr = stats.paired_ratio(a, b)
+    assert pr.rounds == 12 and pr.ratio == pytest.approx(1.1, rel=0.005)
+    assert pr.resolved and pr.direction == 1 and 1.09 < pr.low < pr.high < 1.11
+    inv = pr.inverted()
+    assert inv.ratio == pytest.approx(1 / pr.ratio) and inv.direction == -1
+    # the unpaired intervals of the same rounds overlap: without pairing it is a tie
+    ia = stats.geometric_interval(list(a.values()))[1]
+    ib = stats.geometric_interval(list(b.values()))[1]
+    assert ia[0] < ib[1]
+
+
+def test_paired_ratio_of_equals_is_a_tie_and_needs_shared_rounds():
+    rng = np.random.default_rng(5)
+    a = {k: 1 + 0.01 * rng.standard_normal() for k in range(8)}
+    b = {k: 1 + 0.01 * rng.standard_normal() for k in range(8)}
+    pr = stats.paired_ratio(a, b)
+    assert not pr.resolved and pr.direction == 0 and pr.low < 1 < pr.high
+    assert stats.paired_ratio({1: 1.0}, {2: 1.0}) is None
+    one = stats.paired_ratio({1: 2.0}, {1: 1.0})
+    assert one.ratio == 2.0 and one.low is None and not one.resolved
+
+
+def test_summary_only_rounds_use_their_figures():
+    per_round = [{50.0: v, 90.0: v * 1.1, 99.0: v * 1.3} for v in (2.0, 2.1, 1.9, 2.0, 2.05)]
+    s = stats.summarize_round_figures(per_round)
+    lo, hi = s.intervals[50.0]
+    assert lo < s.percentiles[50.0] < hi and s.percentiles[50.0] == pytest.approx(2.009, abs=1e-3)
+    assert s.method == stats.SUMMARY_METHOD
