@@ -21,9 +21,14 @@ key                         meaning                                             
 ``trt_timeout_s``           kill trtexec after (engine build included)             1800 + run
 ==========================  =====================================================  =========
 
-trtexec's ``--duration`` and ``--iterations`` come from ``min_seconds`` (rounded up to whole
-seconds) and ``min_iterations``. ``extra_env`` (a dict) is added to the environment of every
-command on the device, e.g. a PATH that holds the tools.
+A TensorRT unit takes part in the profile session like any other: one trtexec invocation per
+round, at its place in the round's shuffled order. Round 0 builds the engine (``--onnx
+--saveEngine``), every later round loads it (``--loadEngine``), so a round times the engine,
+not the build. trtexec's ``--duration`` and ``--iterations`` come from ``block_seconds``
+(rounded up to whole seconds) and ``min_iterations``. trtexec prints percentiles, not every
+sample, so the session summarises its rounds from their per-round figures (geometric mean and
+t-interval over rounds). ``extra_env`` (a dict) is added to the environment of every command on
+the device, e.g. a PATH that holds the tools.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ def trt_precisions(settings: ProfileSettings) -> tuple[str, ...]:
 
 def trtexec_options(settings: ProfileSettings) -> dict:
     """The trtexec run length and limits for these settings."""
-    duration = max(1, math.ceil(settings.min_seconds))
+    duration = max(1, math.ceil(settings.block_seconds))
     warmup_ms = int(settings.extra.get("trt_warmup_ms", DEFAULT_WARMUP_MS))
     timeout = float(settings.extra.get("trt_timeout_s") or settings.command_timeout
                     or TRT_BUILD_ALLOWANCE_S + duration + warmup_ms / 1000.0)
@@ -167,9 +172,11 @@ class JetsonDevice(SshDevice):
                    f"onnxruntime instead of TensorRT. {tools.get('hint') or ''}").strip()
         return out + rest, [n for n in notes if not gap_note(n, replaced)] + [summary]
 
-    def run_native(self, plan: RunPlan, settings: ProfileSettings) -> rs.ProfileResult:
+    def measure_native(self, plan: RunPlan, settings: ProfileSettings, round_index: int
+                       ) -> rs.ProfileResult:
+        """One round of a TensorRT plan: build the engine in round 0, load it afterwards."""
         opts = trtexec_options(settings)
-        argv = self.trtexec_argv(plan, settings)
+        argv = self.trtexec_argv(plan, settings, reuse_engine=round_index > 0)
         cmd = self.run(argv, timeout=opts["timeout_s"] + 60.0)
         if cmd.timed_out:
             return _failed(plan, self, f"trtexec run timed out after {cmd.seconds:.0f} s")
@@ -181,7 +188,8 @@ class JetsonDevice(SshDevice):
             return _failed(plan, self, *runner_error(data, cmd))
         return trtexec_result(data, plan, self.name, self.kind, opts)
 
-    def trtexec_argv(self, plan: RunPlan, settings: ProfileSettings) -> list[str]:
+    def trtexec_argv(self, plan: RunPlan, settings: ProfileSettings,
+                     reuse_engine: bool = False) -> list[str]:
         e, precision, opts = plan.entry, plan.options["run_precision"], trtexec_options(settings)
         wd, model_id = self.workdir, e.manifest.model.id
         onnx = e.files[0]
@@ -194,6 +202,8 @@ class JetsonDevice(SshDevice):
                 "--timeout", f"{opts['timeout_s']:g}", "--lock", f"{wd}/.profile.lock"]
         if e.record.sha256:
             argv += ["--sha256", e.record.sha256]
+        if reuse_engine:
+            argv.append("--reuse-engine")
         if e.record.dynamic_batch and e.record.input_name:
             shape = e.record.input_shape or e.manifest.model.input_shape
             argv += ["--shapes", f"{e.record.input_name}:{'x'.join(map(str, shape))}"]

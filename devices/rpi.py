@@ -1,11 +1,13 @@
 """A Raspberry Pi over SSH: the runner's runtimes, LiteRT first, and its throttling state.
 
-The runner reads ``vcgencmd get_throttled`` before and after every timed loop on a Pi and
-marks the result (``throttled``/``throttle_detail``; the host table flags it THROTTLED).
-This class adds the Pi's preferred runtime order (``runtimes`` in the inventory, default
-LiteRT, then tflite_runtime, then onnxruntime: the preferred results exist first if the board
-overheats or drops off later) and ``board_check()``, which ``edge-vit devices check`` shows
-among the board facts. ``extra_env`` (a dict) is added to the environment of every command.
+The runner reads ``vcgencmd get_throttled`` before and after every runner process of a
+profile session's round on a Pi; a round in which the board throttled is dropped and repeated
+(and a result whose figures could only come from throttled rounds is marked
+``throttled``/``throttle_detail``; the host table flags it THROTTLED). This class adds the
+Pi's preferred runtime order (``runtimes`` in the inventory, default LiteRT, then
+tflite_runtime, then onnxruntime: the order results are listed in; every round measures them
+all, shuffled) and ``board_check()``, which ``edge-vit devices check`` shows among the board
+facts. ``extra_env`` (a dict) is added to the environment of every command.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ import threading
 import time
 
 RUNNER_VERSION = "1"
-SCHEMA_VERSION = "1.0"  # edge_vit.results.PROFILE_SCHEMA_VERSION
+SCHEMA_VERSION = "1.1"  # edge_vit.results.PROFILE_SCHEMA_VERSION
 
 log = logging.getLogger("edge-vit-runner")
 
@@ -95,6 +95,8 @@ SAMPLE_EVERY_S = 1.0
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_MAX_DRAWS = 5000000  # resamples * n: keeps a 120 s loop's CI under a few seconds
 TOOL_TIMEOUT_S = 5.0
+SINGLE_BLOCK_CI = ("bootstrap within one timed block: jitter inside the block only, not the "
+                   "variation between runs (edge-vit profile measures in rounds for that)")
 
 
 class RunnerError(Exception):
@@ -174,7 +176,7 @@ def latency_stats(times_ms, batch=1, total_seconds=None, seed=0):
     m, sd = mean_std(data)
     resamples = bootstrap_resamples(len(data))
     p50, p90, p99 = percentile(data, 50), percentile(data, 90), percentile(data, 99)
-    p50_ci, p90_ci = bootstrap_ci(data, (50, 90), resamples, seed)
+    p50_ci, p90_ci, p99_ci = bootstrap_ci(data, (50, 90, 99), resamples, seed)
     cv = sd / m if m > 0 else 0.0
     reasons = []
     if cv > NOISY_CV:
@@ -191,6 +193,8 @@ def latency_stats(times_ms, batch=1, total_seconds=None, seed=0):
         "p50": r(p50), "p90": r(p90), "p95": r(percentile(data, 95)), "p99": r(p99),
         "p50_ci": [r(v) for v in p50_ci],
         "p90_ci": [r(v) for v in p90_ci],
+        "p99_ci": [r(v) for v in p99_ci],
+        "ci_method": SINGLE_BLOCK_CI, "rounds": None,
         "cv": round(cv, 5), "noisy": bool(reasons),
         "noise_reason": "; ".join(reasons) or None,
         "throughput_ips": round(batch * 1000.0 / m, 3) if m > 0 else None,
@@ -487,6 +491,10 @@ def open_onnxruntime(args):
     opts.log_severity_level = 3
     if args.threads:
         opts.intra_op_num_threads = args.threads
+    spin = bool(getattr(args, "ort_spin", False))
+    if not spin:  # idle workers sleep: a block's spinning never eats into the next one's CPU
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         sess = ort.InferenceSession(args.artifact, opts, providers=wanted)
     except Exception as exc:
@@ -501,6 +509,7 @@ def open_onnxruntime(args):
         "onnxruntime", runtime_versions()["onnxruntime"], lambda feed: sess.run(None, feed),
         lambda x: {name: x}, [_dim(d) for d in inp.shape], dtype, device=args.ort_provider,
         providers=sess.get_providers(), threads=args.threads, notes=notes,
+        options={"allow_spinning": spin},
         precision="fp16" if dtype == "float16" else args.precision)
 
 
@@ -928,6 +937,9 @@ def cmd_profile(args, partial):
     if args.min_seconds > args.max_seconds:
         raise UsageError("--min-seconds %s exceeds --max-seconds %s"
                          % (args.min_seconds, args.max_seconds))
+    if args.pin:
+        set_affinity(args.pin)
+        settings["options"]["affinity"] = affinity()
     settings["runtime"] = runtime = resolve_runtime(args.format, args.runtime)
     check_artifact(args)
     t0 = time.perf_counter()
@@ -1025,10 +1037,330 @@ def profile_result(partial):
     """Every ProfileResult field, in its order; what is not known stays None."""
     keys = ("artifact", "settings", "status", "error", "source", "device_name", "device_kind",
             "load_seconds", "first_inference_ms", "latency", "memory", "power", "environment",
-            "throttled", "throttle_detail", "started", "finished", "notes", "schema_version")
-    defaults = {"status": "ok", "source": "edge-vit runner", "notes": [],
+            "throttled", "throttle_detail", "started", "finished", "notes", "session",
+            "rounds", "schema_version")
+    defaults = {"status": "ok", "source": "edge-vit runner", "notes": [], "rounds": [],
                 "schema_version": SCHEMA_VERSION}
     return dict((k, partial.get(k, defaults.get(k))) for k in keys)
+
+
+
+# ---------------------------------------------------------------- CPU accounting (busy rounds)
+#
+# Whether a block ran on a quiet machine is decided from /proc/stat deltas (all CPUs) minus
+# this process's own CPU time (getrusage: every thread of ours), not from the load average:
+# a 1-minute average that also counts our own inference threads.
+
+CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def proc_stat_cpu():
+    """(busy, total, steal) CPU-seconds over all CPUs since boot, from /proc/stat; None where
+    there is no /proc/stat (macOS)."""
+    text = _read("/proc/stat")
+    if not text or not text.startswith("cpu "):
+        return None
+    fields = [int(v) for v in text.splitlines()[0].split()[1:]]
+    fields += [0] * (8 - len(fields))
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    busy = user + nice + system + irq + softirq  # guest time is already inside user
+    return busy / CLK_TCK, (busy + idle + iowait + steal) / CLK_TCK, steal / CLK_TCK
+
+
+def own_cpu_seconds():
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    except (ImportError, OSError):
+        times = os.times()
+        return times[0] + times[1]
+
+
+class CpuWindow(object):
+    """Other processes' CPU use, steal and our own CPU use over one timed block."""
+
+    def __init__(self):
+        self.t0, self.stat0, self.own0 = time.perf_counter(), proc_stat_cpu(), own_cpu_seconds()
+
+    def close(self):
+        wall = time.perf_counter() - self.t0
+        own = own_cpu_seconds() - self.own0
+        out = {"wall_s": round(wall, 4), "own_cores": round(own / wall, 3) if wall > 0 else None,
+               "other_cores": None, "steal_pct": None, "resolution_cores": None}
+        stat1 = proc_stat_cpu()
+        if self.stat0 is not None and stat1 is not None and wall > 0:
+            busy, total, steal = (b - a for a, b in zip(self.stat0, stat1))  # noqa: B905
+            out["other_cores"] = round(max(0.0, busy - own) / wall, 3)
+            out["steal_pct"] = round(100.0 * steal / total, 2) if total > 0 else 0.0
+            # /proc/stat counts whole ticks per CPU: one tick each is the reading's resolution
+            out["resolution_cores"] = round((os.cpu_count() or 1) / CLK_TCK / wall, 3)
+        return out
+
+
+def min_cpu_freq_mhz():
+    """Lowest current clock over the CPUs that report one (cpufreq), None on VMs."""
+    values = [_read_number(p, 1e-3) for p in
+              glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq")]
+    values = [v for v in values if v]
+    return round(min(values), 1) if values else None
+
+
+def reset_peak_rss():
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so that each unit's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def set_affinity(spec):
+    """``--pin 0,2-3``: run on these CPUs only (before any runtime creates its threads)."""
+    cpus = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                cpus.update(range(int(a), int(b) + 1))
+            else:
+                cpus.add(int(part))
+        except ValueError:
+            raise UsageError("--pin takes CPU numbers like 0,1 or 0-3, got %r" % spec) from None
+    if not hasattr(os, "sched_setaffinity"):
+        raise UsageError("--pin needs os.sched_setaffinity (Linux)")
+    try:
+        os.sched_setaffinity(0, cpus)
+    except (OSError, ValueError) as exc:
+        raise UsageError("cannot pin to CPUs %s: %s (this device has %s)"
+                         % (sorted(cpus), exc, os.cpu_count())) from None
+
+
+def affinity():
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------- measure: one segment of a round
+#
+# A profile session (edge_vit/measurement/session.py) runs R rounds; each round runs every
+# (artifact, runtime) unit once, in a shuffled order, and each *segment* of a round is one
+# fresh process of this runner holding the units of one runtime. Per unit: load, first
+# inference, warm-up, one timed block (a fixed number of iterations, or by time in the
+# calibration round), unload. The host turns the raw times of all rounds into statistics.
+
+UNIT_MARK = "edge-vit-runner: unit-"  # stderr lines the host reads when a segment crashes
+UNIT_KEYS = ("artifact", "format", "runtime", "precision", "model_id", "sha256", "ov_device",
+             "ov_precision", "ort_provider", "no_xnnpack", "input_shape", "input_layout",
+             "batch", "timm_model", "timm_kwargs", "input")
+UNIT_DEFAULTS = {"artifact": None, "format": None, "runtime": "auto", "precision": "fp32",
+                 "model_id": None, "sha256": None, "ov_device": "CPU",
+                 "ov_precision": "default", "ort_provider": "CPU", "no_xnnpack": False,
+                 "input_shape": None, "input_layout": "auto", "batch": None,
+                 "timm_model": None, "timm_kwargs": None, "input": "random"}
+SETTING_DEFAULTS = {"threads": None, "warmup": 10, "warmup_seconds": 0.1,
+                    "block_seconds": 0.2, "min_iterations": 10, "seed": 0, "ort_spin": False}
+
+
+def read_plan(path):
+    try:
+        with open(path) as fh:
+            plan = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError("cannot read the session plan %s: %s" % (path, exc)) from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("units"), list):
+        raise UsageError("session plan %s has no 'units' list" % path)
+    return plan
+
+
+def parse_unit_list(text, count):
+    """``3:120,0:0`` -> [(3, 120), (0, 0)]: unit index and timed iterations (0: by time)."""
+    out = []
+    for part in text.split(","):
+        index, _, iters = part.strip().partition(":")
+        try:
+            pair = (int(index), int(iters or 0))
+        except ValueError:
+            raise UsageError("--units takes INDEX:ITERATIONS pairs, got %r" % text) from None
+        if not 0 <= pair[0] < count or pair[1] < 0:
+            raise UsageError("--units %r: index out of range 0..%d" % (text, count - 1))
+        out.append(pair)
+    return out
+
+
+def unit_namespace(unit, settings):
+    ns = argparse.Namespace(**dict((k, unit.get(k, UNIT_DEFAULTS[k])) for k in UNIT_KEYS))
+    for k, v in SETTING_DEFAULTS.items():
+        setattr(ns, k, settings.get(k, v))
+    if isinstance(ns.timm_kwargs, dict):
+        ns.timm_kwargs = json.dumps(ns.timm_kwargs)
+    return ns
+
+
+def timed_block(call, iterations, args):
+    """``iterations`` timed calls, or (0) until block_seconds and min_iterations are met."""
+    import gc
+
+    perf = time.perf_counter
+    times = []
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        start = perf()
+        if iterations:
+            for _ in range(iterations):
+                t0 = perf()
+                call()
+                times.append((perf() - t0) * 1000.0)
+        else:
+            while True:
+                t0 = perf()
+                call()
+                t1 = perf()
+                times.append((t1 - t0) * 1000.0)
+                if len(times) >= args.min_iterations and t1 - start >= args.block_seconds:
+                    break
+        return times
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def measure_unit(index, unit, iterations, settings, verify):
+    """One unit's block in this round: a dict the host reads (status, times, facts)."""
+    import gc
+
+    args = unit_namespace(unit, settings)
+    out = {"index": index, "id": unit.get("id"), "status": "ok", "error": None,
+           "error_type": None, "hint": None, "started": _now()}
+    sys.stderr.write("%sstart %d\n" % (UNIT_MARK, index))
+    sys.stderr.flush()
+    backend = None
+    try:
+        runtime = resolve_runtime(args.format, args.runtime)
+        if verify:
+            check_artifact(args)
+        reset_peak_rss()
+        baseline = rss_mb()
+        t0 = time.perf_counter()
+        backend = open_backend(args, runtime)
+        load_seconds = time.perf_counter() - t0
+        after_load = rss_mb()
+        shape = resolve_shape(backend.shape, args)
+        layout = guess_layout(shape, args.input_layout)
+        x, desc = make_input(shape, layout, args)
+        feed = backend.prepare(cast_input(x, backend.dtype, backend.quant))
+
+        def call():
+            backend.run(feed)
+
+        try:
+            t0 = time.perf_counter()
+            call()
+            first_ms = (time.perf_counter() - t0) * 1000.0
+            warm, t_end = 0, time.perf_counter() + args.warmup_seconds
+            while warm < args.warmup or time.perf_counter() < t_end:
+                call()
+                warm += 1
+            window = CpuWindow()
+            times = timed_block(call, iterations, args)
+            cpu = window.close()
+        except RunnerError:
+            raise
+        except Exception as exc:
+            raise RunnerError("inference failed with %s: %s: %s"
+                              % (runtime, type(exc).__name__, exc)) from None
+        out.update(
+            runtime=runtime, runtime_version=backend.version, device=backend.device,
+            providers=list(backend.providers), threads=backend.threads,
+            inference_precision=backend.precision, batch=shape[0], input=desc,
+            options=dict(backend.options, input_shape=shape, input_layout=layout),
+            notes=list(backend.notes), load_seconds=round(load_seconds, 4),
+            first_inference_ms=_round(first_ms), warmup_iterations=warm,
+            times_ms=[round(t, 5) for t in times], cpu=cpu, cpu_freq_mhz=min_cpu_freq_mhz(),
+            temperature_c=temperature_c(),
+            memory={"baseline_rss_mb": baseline, "after_load_rss_mb": after_load,
+                    "peak_rss_mb": peak_rss_mb(),
+                    "model_added_mb": round(after_load - baseline, 2)
+                    if baseline is not None and after_load is not None else None})
+    except RunnerError as exc:
+        out.update(status="failed", error=str(exc)[:4000], error_type=exc.error_type,
+                   hint=exc.hint)
+    finally:
+        backend = None  # unload before the next unit: one model in memory at a time
+        gc.collect()
+        out["finished"] = _now()
+        sys.stderr.write("%send %d\n" % (UNIT_MARK, index))
+        sys.stderr.flush()
+    return out
+
+
+def _unit_runtime(unit):
+    """The unit's runtime, or the RunnerError that says why it has none."""
+    if unit.get("format") not in FORMAT_RUNTIMES:
+        return UsageError("unknown format %r (known: %s)"
+                          % (unit.get("format"), ", ".join(sorted(FORMAT_RUNTIMES))))
+    try:
+        return resolve_runtime(unit["format"], unit.get("runtime") or "auto")
+    except RunnerError as exc:
+        return exc
+
+
+def cmd_measure(args, partial):
+    """One segment of a round: the listed units, in the listed order, each in a fresh load."""
+    if args.pin:
+        set_affinity(args.pin)
+    plan = read_plan(args.plan)
+    units = plan["units"]
+    order = parse_unit_list(args.units, len(units))
+    settings = dict(SETTING_DEFAULTS, **(plan.get("settings") or {}))
+    chosen = dict((i, _unit_runtime(units[i])) for i, _ in order)
+    runtimes = sorted(set(r for r in chosen.values() if not isinstance(r, RunnerError)))
+    if "pytorch" in runtimes:  # OpenMP workers sleep instead of spinning between calls
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    partial.update(runner_version=RUNNER_VERSION, round=args.round, pid=os.getpid(),
+                   units=[], affinity=affinity(), started=_now())
+    t0 = time.perf_counter()
+    try:
+        import numpy  # noqa: F401
+    except ImportError as exc:
+        raise MissingRuntime("numpy cannot be imported: %s" % exc, "pip install numpy") from None
+    missing = {}
+    for name in runtimes:  # imported up front: every unit's memory baseline holds them all
+        try:
+            import_runtime(name)
+        except MissingRuntime as exc:
+            missing[name] = exc
+    partial["import_seconds"] = round(time.perf_counter() - t0, 3)
+    with device_lock(args.lock, args.lock_timeout) as waited:
+        if waited is not None:
+            partial.update(lock=args.lock, lock_wait_seconds=round(waited, 3))
+        partial["environment"] = collect_environment() if args.environment else {
+            "load_avg": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg")
+            else [], "temperature_c": temperature_c(), "cpu_freq_mhz": cpu_freq_mhz()}
+        partial["environment"]["affinity"] = partial["affinity"]
+        throttle_before = vcgencmd_throttled()
+        for index, iterations in order:
+            unit, runtime = units[index], chosen[index]
+            exc = runtime if isinstance(runtime, RunnerError) else missing.get(runtime)
+            if exc is not None:
+                partial["units"].append({"index": index, "id": unit.get("id"),
+                                         "status": "failed", "error": str(exc),
+                                         "error_type": exc.error_type, "hint": exc.hint})
+                continue
+            partial["units"].append(measure_unit(index, unit, iterations, settings,
+                                                 args.verify))
+        throttled, detail = throttle_verdict(throttle_before, vcgencmd_throttled())
+        partial.update(throttled=throttled, throttle_detail=detail, finished=_now())
+    partial["status"] = "ok"
+    return partial
 
 
 def probe_runtime(name):
@@ -1247,8 +1579,12 @@ def cmd_trtexec(args):
     engine = args.engine or "%s.%s.engine" % (os.path.splitext(args.onnx)[0], args.precision)
     if os.path.dirname(engine):
         os.makedirs(os.path.dirname(engine), exist_ok=True)
-    argv = [trtexec, "--onnx=%s" % args.onnx, "--saveEngine=%s" % engine]
-    argv += TRT_PRECISION_FLAGS[args.precision]
+    reused = bool(args.reuse_engine and os.path.isfile(engine))
+    if reused:  # a later round of a session: time the engine built in round 0
+        argv = [trtexec, "--loadEngine=%s" % engine]
+    else:
+        argv = [trtexec, "--onnx=%s" % args.onnx, "--saveEngine=%s" % engine]
+        argv += TRT_PRECISION_FLAGS[args.precision]
     if args.shapes:
         argv.append("--shapes=%s" % args.shapes)
     argv += ["--warmUp=%d" % args.warmup_ms, "--duration=%d" % args.duration_s,
@@ -1260,6 +1596,7 @@ def cmd_trtexec(args):
                "precision": args.precision, "engine": engine, "trtexec_path": trtexec,
                "trtexec_argv": argv, "trtexec_output": "", "tegrastats_path": tegrastats,
                "tegrastats_argv": None, "tegrastats_output": "", "tegrastats_times": [],
+               "engine_reused": reused,
                "marks": {}, "seconds": None, "environment": None, "started": None,
                "finished": None, "notes": notes, "runner_version": RUNNER_VERSION}
     with device_lock(args.lock, args.lock_timeout) as waited:
@@ -1366,7 +1703,8 @@ def _at_least(kind, low, inclusive=False):
 def build_parser():
     parser = _Parser(prog="runner.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    sub = parser.add_subparsers(dest="command", metavar="{probe,versions,profile,trtexec}")
+    sub = parser.add_subparsers(dest="command",
+                                metavar="{probe,versions,profile,measure,trtexec}")
     sub.required = True
     probe = sub.add_parser("probe", help="environment and importable runtimes")
     probe.add_argument("--timeout", type=float, default=120.0, help="per-runtime import limit")
@@ -1398,8 +1736,24 @@ def build_parser():
     p.add_argument("--no-xnnpack", action="store_true", help="LiteRT without its XNNPACK delegate")
     p.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
     p.add_argument("--lock-timeout", type=float, default=600.0)
+    p.add_argument("--pin", help="CPU affinity, e.g. 0,1 or 2-3")
+    p.add_argument("--ort-spin", action="store_true",
+                   help="let onnxruntime's idle threads spin (its default; off here)")
     p.add_argument("--timm-model", help="--format pytorch: timm model name (random init)")
     p.add_argument("--timm-kwargs", help='--format pytorch: JSON, e.g. {"img_size": 32}')
+
+    m = sub.add_parser("measure", help="one segment of a profile session's round: the "
+                                       "listed units of a plan, each loaded, warmed up, "
+                                       "timed for one block and unloaded")
+    m.add_argument("--plan", required=True, help="session plan JSON (units and settings)")
+    m.add_argument("--units", required=True,
+                   help="INDEX:ITERATIONS,... in order (ITERATIONS 0: time the block)")
+    m.add_argument("--round", type=int, default=0)
+    m.add_argument("--verify", action="store_true", help="check each artifact's sha256")
+    m.add_argument("--environment", action="store_true", help="full environment facts")
+    m.add_argument("--pin", help="CPU affinity, e.g. 0,1 or 2-3")
+    m.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
+    m.add_argument("--lock-timeout", type=float, default=600.0)
 
     t = sub.add_parser("trtexec", help="build and time a TensorRT engine with trtexec "
                                        "(tegrastats samples power meanwhile)")
@@ -1422,6 +1776,8 @@ def build_parser():
                    help="kill trtexec after this many seconds (engine build included)")
     t.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
     t.add_argument("--lock-timeout", type=float, default=600.0)
+    t.add_argument("--reuse-engine", action="store_true",
+                   help="load --engine when it exists instead of building it again")
     t.add_argument("--which", action="store_true",
                    help="only say where trtexec and tegrastats are")
     return parser
@@ -1459,6 +1815,8 @@ def main(argv=None):
         code = 0
         if args.command == "profile":
             payload = cmd_profile(args, partial)
+        elif args.command == "measure":
+            payload = cmd_measure(args, partial)
         elif args.command == "trtexec":
             payload = cmd_trtexec(args)
             code = 0 if payload.get("status", "ok") == "ok" else EXIT_FAILED
@@ -1478,8 +1836,12 @@ def main(argv=None):
         partial.update(status="failed", error=message[:4000])  # runtimes may echo the file
         if partial.get("started") and not partial.get("finished"):
             partial["finished"] = _now()
-        payload = profile_result(partial) if "artifact" in partial else {
-            "status": "failed", "error": partial["error"]}
+        if "artifact" in partial:
+            payload = profile_result(partial)
+        elif "units" in partial:  # measure: the units that finished are kept
+            payload = partial
+        else:
+            payload = {"status": "failed", "error": partial["error"]}
         payload.update(error_type=getattr(exc, "error_type", type(exc).__name__),
                        exit_code=code, hint=getattr(exc, "hint", None))
         log.error("%s: %s", payload["error_type"], payload["error"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .artifact_id import ArtifactId
 from .cli import console, err_console, main
 
 _inventory_option = click.option(
@@ -102,22 +103,42 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--runtime", "runtimes", help="Only these runtimes: onnxruntime, openvino, "
                                             "litert, tflite_runtime (comma-separated).")
 @click.option("--threads", type=int, help="Inference threads (default: the runtime's).")
-@click.option("--warmup", type=int, default=10, show_default=True)
-@click.option("--min-iterations", type=int, default=50, show_default=True)
-@click.option("--min-seconds", type=float, default=5.0, show_default=True)
-@click.option("--max-seconds", type=float, default=120.0, show_default=True)
+@click.option("--rounds", type=int, default=5, show_default=True,
+              help="Counted rounds per artifact before the stopping rule may stop.")
+@click.option("--max-rounds", type=int, default=30, show_default=True,
+              help="Rounds at most (after the warm-up round).")
+@click.option("--target-ci", type=float, default=0.02, show_default=True,
+              help="Stop when every p50 95% interval is within ± this share of its p50 "
+                   "(0.02 = ±2 %); 0: always run --max-rounds rounds.")
+@click.option("--max-seconds", type=float, default=600.0, show_default=True,
+              help="Time budget of the whole session (at least two counted rounds run).")
+@click.option("--block-seconds", type=float, default=0.2, show_default=True,
+              help="One artifact's timed block in each round.")
+@click.option("--min-iterations", type=int, default=10, show_default=True,
+              help="Timed iterations per block, at least.")
+@click.option("--warmup", type=int, default=10, show_default=True,
+              help="Warm-up iterations after each fresh load, at least.")
+@click.option("--pin", help="CPU affinity of the runner on the device, e.g. 0,1 or 2-3.")
+@click.option("--busy-cores", type=float, default=0.25, show_default=True,
+              help="Drop (and repeat) a block while other processes use more CPUs than this.")
+@click.option("--ort-spin", is_flag=True,
+              help="Let onnxruntime's idle threads spin-wait (its default; off for "
+                   "measurement, see the README).")
 @click.option("--ov-device", default="CPU", show_default=True, help="OpenVINO device.")
 @click.option("--ov-precision", type=click.Choice(["default", "f32", "bf16", "f16"]),
               default="default", show_default=True,
               help="OpenVINO inference precision (default: what the plugin picks).")
 @click.option("--pytorch", "include_pytorch", is_flag=True,
               help="Also time PyTorch eager on unpruned models, as a reference.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, threads, warmup,
-            min_iterations, min_seconds, max_seconds, ov_device, ov_precision, include_pytorch,
-            seed):
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the round order and the inputs.")
+def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, threads, rounds,
+            max_rounds, target_ci, max_seconds, block_seconds, min_iterations, warmup, pin,
+            busy_cores, ort_spin, ov_device, ov_precision, include_pytorch, seed):
     """Measure latency and memory of exported ARTIFACTS (default: ./artifacts) on a device,
-    with every runtime there that can run them. Results: RESULTS/<device>/<model>/*.json."""
+    with every runtime there that can run them, in one interleaved session: rounds of short
+    timed blocks, each round in fresh processes and a shuffled order, until every p50 interval
+    is within --target-ci. Results: RESULTS/<device>/<model>/*.json (every round kept)."""
     from .profiling import ProfileSettings, collect_artifacts
     from .profiling import profile as do_profile
 
@@ -125,7 +146,9 @@ def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, t
                                 formats.split(",") if formats else None)
     settings = ProfileSettings(
         threads=threads, warmup=warmup, min_iterations=min_iterations,
-        min_seconds=min_seconds, max_seconds=max_seconds, seed=seed,
+        block_seconds=block_seconds, rounds=rounds, max_rounds=max_rounds,
+        target_ci=target_ci, max_seconds=max_seconds, busy_cores=busy_cores, pin=pin,
+        ort_spin=ort_spin, seed=seed,
         runtimes=tuple(runtimes.split(",")) if runtimes else None, ov_device=ov_device,
         ov_precision=ov_precision, include_pytorch=include_pytorch)
     with _open(device_name, inventory) as device:
@@ -142,9 +165,10 @@ def _fmt(v, digits=2):
 
 
 def print_results(results, device_name: str) -> None:
-    t = Table(title=f"latency on {device_name} (ms per batch, batch as exported)")
+    t = Table(title=f"latency on {device_name} (ms per batch, batch as exported; 95% "
+                    "intervals over rounds)")
     for col in ("model", "artifact", "runtime", "ran as", "p50 [95% CI]", "p90", "p99",
-                "img/s", "peak MB", "flags"):
+                "rounds", "img/s", "peak MB", "flags"):
         t.add_column(col, no_wrap=col != "model", overflow="fold")
     for r in results:
         a, s, lat = r.artifact, r.settings, r.latency
@@ -156,9 +180,14 @@ def print_results(results, device_name: str) -> None:
         if r.status != "ok":
             flags.append(f"[red]{r.status}[/]: {(r.error or '')[:50]}")
         ci = f" [{_fmt(lat.p50_ci[0])}, {_fmt(lat.p50_ci[1])}]" if lat and lat.p50_ci else ""
-        t.add_row(a.model_id or "-", f"{a.format}/{a.precision}", s.runtime,
+        rounds = "-"
+        if r.session is not None:
+            rounds = f"{r.session.rounds_counted}" + (
+                f" (+{r.session.rounds_dropped} dropped)" if r.session.rounds_dropped else "")
+        t.add_row(a.model_id or "-", f"{a.format}/{a.precision}",
+                  ArtifactId.of_result(r).runtime_label,
                   s.inference_precision or "-", (_fmt(lat.p50) + ci) if lat else "-",
-                  _fmt(lat.p90) if lat else "-", _fmt(lat.p99) if lat else "-",
+                  _fmt(lat.p90) if lat else "-", _fmt(lat.p99) if lat else "-", rounds,
                   _fmt(lat.throughput_ips, 1) if lat else "-",
                   _fmt(r.memory.peak_rss_mb, 0) if r.memory else "-", " ".join(flags))
     console.print(t)

@@ -35,11 +35,16 @@ from .cli import _kv_pairs, console, err_console, main
                    "folders, or a .tar.gz of either).")
 @click.option("--labels", type=click.Choice(["imagenet", "folders"]))
 @click.option("--limit", type=int, help="Evaluate a class-balanced subset of N images.")
-@click.option("--min-seconds", type=float, help="Profiling: minimum timed seconds per run.")
+@click.option("--rounds", type=int, help="Profiling: counted rounds per artifact, at least "
+              "(default 5).")
+@click.option("--target-ci", type=float, help="Profiling: stop when every p50 interval is "
+              "within ± this share (default 0.02).")
+@click.option("--max-seconds", type=float, help="Profiling: time budget of each device's "
+              "session (default 600).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
 def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, finetune,
           finetune_data, formats, precisions, devices, inventory, data, labels, limit,
-          min_seconds, out):
+          rounds, target_ci, max_seconds, out):
     """Run the grid models × pruning plans (× recovery fine-tuning) × formats × precisions ×
     devices: export, profile, evaluate, report. Re-running resumes: finished units are
     skipped. With no options: the shipped CIFAR-10 demo ViT, pruned, distilled, exported to
@@ -81,8 +86,10 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
         cfg.precisions = [p.strip() for p in precisions.split(",") if p.strip()]
     if devices:
         cfg.devices = list(devices)
-    if min_seconds is not None:
-        cfg.profile = {**cfg.profile, "min_seconds": min_seconds}
+    for key, value in (("rounds", rounds), ("target_ci", target_ci),
+                       ("max_seconds", max_seconds)):
+        if value is not None:
+            cfg.profile = {**cfg.profile, key: value}
     summary = run_sweep(cfg, progress=lambda m: err_console.print(m))
     console.print(f"sweep {cfg.name}: {len(summary.ran)} unit(s) run, {len(summary.skipped)} "
                   f"already done, {len(summary.failed)} failed -> {summary.out_dir}")

@@ -1,16 +1,19 @@
-"""Profile exported artifacts on a device: copy them (and the runner) there, run every
-runtime that can run each artifact, and save one schema-versioned JSON per device × artifact
-× runtime as soon as it exists, so a device that dies mid-sweep loses nothing finished.
+"""Profile exported artifacts on a device: copy them (and the runner) there, plan every
+runtime that can run each artifact, and measure them all in one interleaved session
+(:mod:`edge_vit.measurement.session`): rounds of short timed blocks in fresh processes, until
+every p50 interval is narrow enough. One schema-versioned JSON per device x artifact x
+runtime, with every round kept; finished rounds are persisted as they finish, so a device that
+dies mid-sweep loses nothing finished and a re-run resumes the session.
 
 A device kind may take part through three optional methods (duck-typed, all on the device):
 
 * ``refine_plans(plans, notes, settings, available) -> (plans, notes)``: add, drop or reorder
   runs before anything is copied (Jetson: TensorRT runs through trtexec; Raspberry Pi: its
-  preferred runtimes first). A plan with ``options["native"]`` is run by the device itself;
-  ``options["run_precision"]`` names what the runtime is asked to compute in (it goes into the
-  result file name); ``options["notes"]`` are copied into that plan's result.
-* ``run_native(plan, settings) -> ProfileResult``: run one such plan (it may raise
-  DeviceError when the device is gone, like ``run``).
+  preferred runtimes). A plan with ``options["native"]`` is measured by the device itself;
+  ``options["run_precision"]`` names what the runtime is asked to compute in (the artifact
+  identity's variant); ``options["notes"]`` are copied into that plan's result.
+* ``measure_native(plan, settings, round) -> ProfileResult``: one round of such a plan (it
+  may raise DeviceError when the device is gone, like ``run``).
 * ``board_check() -> dict``: board state (throttling, power mode) that ``probe`` adds to the
   environment's board facts.
 """
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import manifest as mf
 from . import results as rs
+from .artifact_id import ArtifactId, safe_name
 from .errors import DeviceError, ManifestError, UsageError
 from .serialization import from_dict, write_json_atomic
 
@@ -47,28 +50,52 @@ RUNTIME_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino",
 
 @dataclass
 class ProfileSettings:
+    """How a session measures. Times are per unit and round unless said otherwise."""
+
     threads: int | None = None
-    warmup: int = 10
-    min_iterations: int = 50
-    min_seconds: float = 5.0
-    max_seconds: float = 120.0
+    warmup: int = 10  # iterations after each fresh load, at least ...
+    warmup_seconds: float = 0.1  # ... and at least this long
+    min_iterations: int = 10  # per timed block, at least
+    block_seconds: float = 0.2  # one unit's timed block in a round
+    rounds: int = 5  # counted rounds per unit before the stopping rule may stop
+    max_rounds: int = 30  # rounds after the warm-up round, at most
+    target_ci: float = 0.02  # stop when every p50 interval is within +-2 % ...
+    max_seconds: float = 600.0  # ... or when the whole session would pass this
+    busy_cores: float = 0.25  # a block during which other processes used more is dropped
+    max_steal_pct: float = 5.0  # ... and one with more hypervisor steal
+    pin: str | None = None  # CPU affinity of the runner, e.g. "0,1"
+    ort_spin: bool = False  # onnxruntime's spin-waiting threads (off: see README)
     seed: int = 0
     runtimes: tuple[str, ...] | None = None  # restrict to these
     ov_device: str = "CPU"
     ov_precision: str = "default"  # what a deployment gets unless it pins one
     include_pytorch: bool = False  # random-init timm reference (unpruned models only)
-    command_timeout: float | None = None  # per run; default from the settings
+    command_timeout: float | None = None  # per runner process; default from the settings
     lock_timeout: float = 600.0  # how long a run waits for another profile on the device
     extra: dict = field(default_factory=dict)
 
-    def run_timeout(self) -> float:
-        return self.command_timeout or (self.max_seconds + 120.0 + self.lock_timeout)
+    def __post_init__(self):
+        checks = [("warmup", self.warmup >= 0), ("warmup_seconds", self.warmup_seconds >= 0),
+                  ("min_iterations", self.min_iterations >= 1),
+                  ("block_seconds", self.block_seconds > 0), ("rounds", self.rounds >= 1),
+                  ("max_rounds", self.max_rounds >= self.rounds),
+                  ("target_ci", 0 <= self.target_ci < 1), ("max_seconds", self.max_seconds > 0),
+                  ("busy_cores", self.busy_cores > 0), ("max_steal_pct", self.max_steal_pct > 0)]
+        bad = [name for name, ok in checks if not ok]
+        if bad:
+            raise UsageError("Impossible profile settings: " + ", ".join(
+                f"{n}={getattr(self, n)!r}" for n in bad), hint=SETTINGS_HINT)
 
     def requested(self) -> dict:
         """What decides how a run is measured: a kept result must have been asked the same."""
         return {k: getattr(self, k) for k in (
-            "threads", "warmup", "min_iterations", "min_seconds", "max_seconds", "seed",
-            "ov_device", "ov_precision")} | {"extra": dict(self.extra)}
+            "threads", "warmup", "warmup_seconds", "min_iterations", "block_seconds", "rounds",
+            "max_rounds", "target_ci", "max_seconds", "busy_cores", "max_steal_pct", "pin",
+            "ort_spin", "seed", "ov_device", "ov_precision")} | {"extra": dict(self.extra)}
+
+
+SETTINGS_HINT = ("warmup >= 0, min_iterations >= 1, block_seconds > 0, 1 <= rounds <= "
+                 "max_rounds, 0 <= target_ci < 1 (0.02 = +-2 %), max_seconds > 0")
 
 
 @dataclass
@@ -96,13 +123,18 @@ class RunPlan:
     options: dict = field(default_factory=dict)
 
     @property
+    def aid(self) -> ArtifactId:
+        if self.entry is None:
+            return ArtifactId(self.options.get("model_id") or "?", "pytorch", "fp32", "pytorch")
+        r = self.entry.record
+        return ArtifactId(self.entry.manifest.model.id, r.format, r.precision, self.runtime,
+                          self.options.get("run_precision") or self.options.get("variant"))
+
+    @property
     def label(self) -> str:
         if self.entry is None:
             return f"pytorch/{self.options.get('timm_model')}"
-        r = self.entry.record
-        label = f"{self.entry.manifest.model.id} {r.format}/{r.precision} on {self.runtime}"
-        run_precision = self.options.get("run_precision")
-        return f"{label} ({run_precision})" if run_precision else label
+        return str(self.aid)
 
 
 def collect_artifacts(paths: Iterable[Path], formats: Iterable[str] | None = None
@@ -155,7 +187,8 @@ def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
             plans.append(RunPlan(entry=e, runtime=candidates[0],
                                  options={"unsupported": True, "reason": note}))
             continue
-        plans.extend(RunPlan(entry=e, runtime=r) for r in usable)
+        plans.extend(RunPlan(entry=e, runtime=r, options={"variant": settings.ov_precision}
+                             if r == "openvino" else {}) for r in usable)
     if settings.include_pytorch and available.get("pytorch"):
         seen = set()
         for e in entries:
@@ -170,44 +203,9 @@ def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
 
 
 def result_path(results_dir: Path, device: str, plan: RunPlan) -> Path:
-    if plan.entry is None:
-        model_id, stem = plan.options["model_id"], "pytorch-fp32-pytorch"
-    else:
-        r = plan.entry.record
-        model_id, stem = plan.entry.manifest.model.id, f"{r.format}-{r.precision}-{plan.runtime}"
-        run_precision = plan.options.get("run_precision")
-        if run_precision:  # one artifact, several engines: onnx-fp16-tensorrt.json
-            stem = (f"{r.format}-{run_precision}-{plan.runtime}" if r.precision == "fp32"
-                    else f"{stem}-{run_precision}")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device)
-    return Path(results_dir) / safe / model_id / f"{stem}.json"
-
-
-def runner_argv(device, plan: RunPlan, settings: ProfileSettings) -> list[str]:
-    argv = [device.python, f"{device.workdir}/{REMOTE_RUNNER}", "profile",
-            "--runtime", plan.runtime, "--warmup", str(settings.warmup),
-            "--min-iterations", str(settings.min_iterations),
-            "--min-seconds", str(settings.min_seconds),
-            "--max-seconds", str(settings.max_seconds), "--seed", str(settings.seed),
-            "--lock", f"{device.workdir}/.profile.lock",
-            "--lock-timeout", f"{settings.lock_timeout:g}"]
-    if settings.threads:
-        argv += ["--threads", str(settings.threads)]
-    if plan.entry is None:
-        return argv + ["--format", "pytorch", "--artifact", "-",
-                       "--timm-model", plan.options["timm_model"],
-                       "--timm-kwargs", json.dumps(plan.options["timm_kwargs"]),
-                       "--model-id", plan.options["model_id"],
-                       "--batch", str(plan.options["batch"])]
-    r = plan.entry.record
-    argv += ["--artifact", f"{device.workdir}/{plan.entry.remote_path(plan.entry.files[0])}",
-             "--format", r.format, "--precision", r.precision,
-             "--model-id", plan.entry.manifest.model.id]
-    if r.sha256:
-        argv += ["--sha256", r.sha256]
-    if plan.runtime == "openvino":
-        argv += ["--ov-device", settings.ov_device, "--ov-precision", settings.ov_precision]
-    return argv
+    """``<results>/<device>/<model>/<format>-<precision>-<runtime>[-<variant>].json``."""
+    aid = plan.aid
+    return Path(results_dir) / safe_name(device) / aid.model_id / f"{aid.stem}.json"
 
 
 def parse_runner_output(stdout: str) -> dict:
@@ -226,16 +224,27 @@ def parse_runner_output(stdout: str) -> dict:
     raise DeviceError(f"The runner printed no JSON result: {text[-300:]!r}")
 
 
-def _failed(plan: RunPlan, device, error: str, status: str = rs.FAILED) -> rs.ProfileResult:
+def artifact_ref(plan: RunPlan) -> rs.ArtifactRef:
+    """The host's view of what a plan measures."""
     e = plan.entry
-    ref = rs.ArtifactRef(
-        model_id=e.manifest.model.id if e else plan.options.get("model_id"),
-        format=e.record.format if e else "pytorch",
-        precision=e.record.precision if e else "fp32",
-        path=str(e.root / e.record.path) if e else "-", sha256=e.record.sha256 if e else None)
-    return rs.ProfileResult(artifact=ref, settings=rs.RunSettings(runtime=plan.runtime),
-                            status=status, error=error, device_name=device.name,
-                            device_kind=device.kind)
+    if e is None:
+        return rs.ArtifactRef(model_id=plan.options.get("model_id"), format="pytorch",
+                              precision="fp32", path=f"timm:{plan.options.get('timm_model')}")
+    return rs.ArtifactRef(model_id=e.manifest.model.id, format=e.record.format,
+                          precision=e.record.precision, path=str(e.root / e.record.path),
+                          sha256=e.record.sha256)
+
+
+def failed_result(plan: RunPlan, device, error: str, status: str = rs.FAILED
+                  ) -> rs.ProfileResult:
+    settings = rs.RunSettings(runtime=plan.runtime)
+    if plan.options.get("run_precision"):
+        settings.inference_precision = plan.options["run_precision"]
+    if plan.runtime == "openvino":
+        settings.options["ov_precision"] = plan.options.get("variant") or "default"
+    return rs.ProfileResult(artifact=artifact_ref(plan), settings=settings, status=status,
+                            error=error, device_name=device.name, device_kind=device.kind,
+                            source="trtexec" if plan.runtime == "tensorrt" else "edge-vit runner")
 
 
 def deploy(device, entries: list[ArtifactEntry]):
@@ -250,56 +259,42 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
             results_dir: Path, progress: Callable[[str], None] | None = None,
             available: dict[str, str | None] | None = None, skip_existing: bool = False
             ) -> list[rs.ProfileResult]:
-    """Run every plan; ``skip_existing`` keeps an earlier ``ok`` result of the same artifact
-    (same sha256), runtime and device instead of measuring it again (resumed sweeps)."""
+    """Measure every plan in one interleaved session; ``skip_existing`` keeps an earlier
+    result of the same artifact (same sha256), runtime and device that a finished session
+    measured with the same settings (resumed sweeps: a re-run with nothing new does nothing).
+    An interrupted session resumes from its last finished round."""
+    from .measurement.session import MeasurementSession
+
     say = progress or log.info
     if available is None:
         available = probe(device)["runtimes"]
     plans, notes = plan_runs(entries, available, settings)
     refine = getattr(device, "refine_plans", None)
-    if refine is not None:  # the device kind's own runs and order (see the module docstring)
+    if refine is not None:  # the device kind's own runs (see the module docstring)
         plans, notes = refine(plans, notes, settings, available)
     for n in notes:
         say(f"note: {n}")
-    deploy(device, [p.entry for p in plans if p.entry is not None])
     out: list[rs.ProfileResult] = []
-    for i, plan in enumerate(plans, 1):
-        path = result_path(results_dir, device.name, plan)
+    pending: list[RunPlan] = []
+    for plan in plans:
         if plan.options.get("filtered"):
             continue  # the user asked not to run it: nothing to record
+        path = result_path(results_dir, device.name, plan)
         earlier = _earlier_result(path, plan, settings) if skip_existing else None
         if earlier is not None:
-            say(f"[{i}/{len(plans)}] {plan.label}: measured earlier, kept ({path})")
+            say(f"{plan.label}: measured earlier, kept ({path})")
             out.append(earlier)
-            continue
-        if plan.options.get("unsupported"):
-            res = _failed(plan, device, plan.options.get("reason", "no runtime"), rs.UNSUPPORTED)
+        elif plan.options.get("unsupported"):
+            res = failed_result(plan, device, plan.options.get("reason", "no runtime"),
+                                rs.UNSUPPORTED)
+            res.settings.options["requested"] = settings.requested()
+            write_json_atomic(path, res)
+            out.append(res)
         else:
-            say(f"[{i}/{len(plans)}] {plan.label} ...")
-            native = bool(plan.options.get("native"))
-            try:
-                if native:
-                    res = device.run_native(plan, settings)
-                else:
-                    cmd = device.run(runner_argv(device, plan, settings),
-                                     timeout=settings.run_timeout())
-            except DeviceError as exc:
-                # the device is gone: record this run, keep every finished one, stop here
-                res = _failed(plan, device, f"device failed: {exc}")
-                write_json_atomic(path, res)
-                out.append(res)
-                raise
-            if not native:
-                res = _result_from_command(cmd, plan, device)
-        res.notes.extend(n for n in plan.options.get("notes", []) if n not in res.notes)
-        res.settings.options["requested"] = settings.requested()
-        write_json_atomic(path, res)
-        out.append(res)
-        if res.latency:
-            say(f"    p50 {res.latency.p50:.2f} ms  p90 {res.latency.p90:.2f} ms  "
-                f"({res.settings.inference_precision or '?'})  -> {path}")
-        elif res.status != rs.OK:
-            say(f"    {res.status}: {res.error}")
+            pending.append(plan)
+    if pending:
+        deploy(device, [p.entry for p in pending if p.entry is not None])
+        out += MeasurementSession(device, pending, settings, results_dir, say).run()
     return out
 
 
@@ -309,11 +304,12 @@ def _earlier_result(path: Path, plan: RunPlan, settings: ProfileSettings
         return None
     try:
         res = from_dict(rs.ProfileResult, json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, KeyError):
+    except (json.JSONDecodeError, TypeError, KeyError, ValueError):
         return None
     same = plan.entry is None or res.artifact.sha256 in (None, plan.entry.record.sha256)
     measured_alike = res.settings.options.get("requested") == settings.requested()
-    return res if res.status == rs.OK and same and measured_alike else None
+    finished = res.session is not None and res.session.complete
+    return res if res.status == rs.OK and same and measured_alike and finished else None
 
 
 def no_json_error(exc: DeviceError, cmd) -> str:
@@ -329,22 +325,6 @@ def runner_error(data: dict, cmd) -> tuple[str, str]:
         error += f" (hint: {data['hint']})"
     status = rs.UNSUPPORTED if data.get("error_type") == "MissingRuntime" else rs.FAILED
     return error, status
-
-
-def _result_from_command(cmd, plan: RunPlan, device) -> rs.ProfileResult:
-    if cmd.timed_out:
-        return _failed(plan, device, f"timed out after {cmd.seconds:.0f} s")
-    try:
-        data = parse_runner_output(cmd.stdout)
-    except DeviceError as exc:
-        return _failed(plan, device, no_json_error(exc, cmd))
-    if data.get("status") == rs.FAILED or cmd.returncode != 0:
-        return _failed(plan, device, *runner_error(data, cmd))
-    res = from_dict(rs.ProfileResult, data)
-    res.device_name, res.device_kind = device.name, device.kind
-    if plan.entry is not None:  # the host's view of what was profiled
-        res.artifact.path = str(plan.entry.root / plan.entry.record.path)
-    return res
 
 
 def probe(device) -> dict:
@@ -365,10 +345,11 @@ def probe(device) -> dict:
 
 
 def load_results(results_dir: Path) -> list[rs.ProfileResult]:
+    """Every profile result under ``results_dir`` (``<device>/<model>/<stem>.json``)."""
     out = []
-    for p in sorted(Path(results_dir).rglob("*.json")):
-        if p.relative_to(results_dir).parts[0] == "accuracy":  # edge-vit eval's results
-            continue
+    for p in sorted(Path(results_dir).glob("*/*/*.json")):
+        if p.relative_to(results_dir).parts[0] == "accuracy" or p.parts[-2] == "sessions":
+            continue  # edge-vit eval's results; session state
         try:
             out.append(from_dict(rs.ProfileResult, json.loads(p.read_text())))
         except (json.JSONDecodeError, TypeError, KeyError) as exc:

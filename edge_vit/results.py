@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PROFILE_SCHEMA_VERSION = "1.0"
+PROFILE_SCHEMA_VERSION = "1.1"  # 1.1: rounds and the session they were measured in
 
 # ProfileResult.status values
 OK = "ok"
@@ -32,8 +32,11 @@ class LatencyStats:
     p90: float
     p95: float
     p99: float
-    p50_ci: list[float] = field(default_factory=list)  # [low, high], bootstrap 95 %
+    p50_ci: list[float] = field(default_factory=list)  # [low, high], 95 % (see ci_method)
     p90_ci: list[float] = field(default_factory=list)
+    p99_ci: list[float] = field(default_factory=list)
+    ci_method: str | None = None  # how the intervals were computed (rounds or one block)
+    rounds: int | None = None  # rounds the figures summarise (None: a single block)
     cv: float = 0.0  # std / mean
     noisy: bool = False  # spread too high to trust a single figure
     noise_reason: str | None = None
@@ -109,6 +112,64 @@ class ArtifactRef:
     sha256: str | None = None
 
 
+# RoundRecord.status values
+COUNTED = "counted"  # in the statistics
+DROPPED = "dropped"  # taken while the machine was busy or throttled: kept here, not counted
+WARMUP = "warmup"  # the session's calibration / machine warm-up round, never counted
+ROUND_FAILED = "failed"
+
+
+@dataclass
+class RoundRecord:
+    """One artifact's timed block in one round of a measurement session."""
+
+    round: int
+    status: str = COUNTED
+    reason: str | None = None  # why it was dropped or failed
+    position: int | None = None  # its place in that round's (shuffled) order
+    started: str | None = None
+    count: int = 0
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    times_ms: list[float] = field(default_factory=list)  # every timed value (ms)
+    load_seconds: float | None = None  # this round's fresh load
+    first_inference_ms: float | None = None
+    warmup_iterations: int | None = None
+    cpu_other_cores: float | None = None  # other processes' CPU use during the block
+    cpu_steal_pct: float | None = None  # hypervisor steal during the block
+    cpu_own_cores: float | None = None  # the runner's own CPU use (its threads)
+    cpu_freq_mhz: float | None = None  # lowest cpufreq clock after the block
+    temperature_c: float | None = None
+    load_avg_1m: float | None = None  # recorded, not used to decide (it counts our threads)
+    throttled: bool | None = None  # vcgencmd during this round's process (Raspberry Pi)
+    process: int | None = None  # pid of the runner process that measured it
+
+
+@dataclass
+class SessionInfo:
+    """The measurement session a result comes from: what was run and why it stopped."""
+
+    id: str
+    units: int  # (artifact, runtime) pairs measured together
+    rounds_run: int  # rounds after the warm-up round
+    rounds_counted: int  # this artifact's rounds in its statistics
+    rounds_dropped: int
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    warmup_rounds: int = 1
+    stopped_by: str | None = None  # target | time budget | max rounds | device failed | ...
+    complete: bool = True  # False: cut short (device lost); a re-run resumes the session
+    target_ci: float | None = None  # relative p50 half-width the stopping rule aimed at
+    max_seconds: float | None = None
+    order: str | None = None  # how units were ordered in each round
+    started: str | None = None
+    finished: str | None = None
+    seconds: float | None = None
+
+
 @dataclass
 class ProfileResult:
     artifact: ArtifactRef
@@ -129,7 +190,13 @@ class ProfileResult:
     started: str | None = None
     finished: str | None = None
     notes: list[str] = field(default_factory=list)
+    session: SessionInfo | None = None  # None: a single run (runner profile, old results)
+    rounds: list[RoundRecord] = field(default_factory=list)
     schema_version: str = PROFILE_SCHEMA_VERSION
+
+    def round_medians(self) -> dict[int, float]:
+        """round -> this artifact's median in that round, for the counted rounds."""
+        return {r.round: r.p50 for r in self.rounds if r.status == COUNTED and r.p50}
 
 
 ACCURACY_SCHEMA_VERSION = "1.0"

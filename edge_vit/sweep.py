@@ -61,8 +61,8 @@ class SweepConfig:
     finetune_data: str | None = None
     finetune_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields,
     # plus split / labels / limit for finetune_data
-    profile: dict[str, Any] = field(default_factory=lambda: {
-        "warmup": 10, "min_iterations": 50, "min_seconds": 2.0, "max_seconds": 60.0})
+    # ProfileSettings fields; each device is profiled in one interleaved session
+    profile: dict[str, Any] = field(default_factory=dict)
     out: str | None = None  # default: sweeps/<name>
 
     @property
@@ -128,7 +128,15 @@ def load_config(path: Path) -> SweepConfig:
     bad = sorted(set(data.get("profile", {})) - set(ProfileSettings.__dataclass_fields__))
     if bad:
         raise UsageError(f"Unknown profile setting(s) {bad} in {path}; known: "
-                         f"{sorted(ProfileSettings.__dataclass_fields__)}")
+                         f"{sorted(ProfileSettings.__dataclass_fields__)}",
+                         hint="min_seconds is gone: a device is measured in rounds of short "
+                              "blocks (block_seconds) until every p50 interval is within "
+                              "target_ci, within max_seconds for the whole session."
+                         if "min_seconds" in bad else None)
+    try:
+        ProfileSettings(**data.get("profile", {}))
+    except TypeError as exc:
+        raise UsageError(f"Bad profile settings in {path}: {exc}") from exc
     return from_dict(SweepConfig, data)
 
 
@@ -206,6 +214,7 @@ class Sweep:
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / "sweep.json", self.cfg)
         self._check_finetune()
+        self._check_profile()
         exports = []
         for model in self.cfg.models:
             for plan in self.cfg.prune:
@@ -224,13 +233,13 @@ class Sweep:
                                          lambda m=model, f=folder: self._export(m, None, f))
                     if rec.status == "ok":
                         exports.append(Path(rec.outputs["manifest_dir"]))
-        for device in self.cfg.devices:
-            for mdir in exports:
-                # settings and the exported files are part of the unit: changing either
-                # (e.g. a re-export with other weights) measures again
-                unit = (f"profile-{device}-{mdir.name}-"
-                        f"{_key(self.cfg.profile, _artifact_hashes(mdir))}")
-                self._run_unit(unit, "profile", lambda d=device, m=mdir: self._profile(d, m))
+        for device in self.cfg.devices if exports else ():
+            # one interleaved session per device over every export; settings and the exported
+            # files are part of the unit, so a new or re-exported variant measures again (its
+            # results already measured the same way are kept)
+            unit = (f"profile-{device}-"
+                    f"{_key(self.cfg.profile, sorted(_artifact_hashes(m) for m in exports))}")
+            self._run_unit(unit, "profile", lambda d=device: self._profile(d, exports))
         if self.cfg.data:
             for mdir in exports:
                 key = _key(self.cfg.data, self.cfg.limit, self.cfg.labels,
@@ -271,6 +280,15 @@ class Sweep:
         result = run_export(opts, progress=lambda m: self.say(f"    {m}"))
         failed = [f"{a.format}/{a.precision}: {a.status}" for a in result.failed]
         return {"manifest_dir": str(result.manifest_path.parent), "failed_artifacts": failed}
+
+    def _check_profile(self) -> None:
+        """Impossible profile settings fail before any export runs."""
+        from .profiling import ProfileSettings
+
+        try:
+            ProfileSettings(**self.cfg.profile)
+        except TypeError as exc:
+            raise UsageError(f"Bad profile settings {self.cfg.profile}: {exc}") from exc
 
     # -- recovery fine-tuning -----------------------------------------------------------------
     def _check_finetune(self) -> None:
@@ -327,13 +345,13 @@ class Sweep:
                 "train_images": report.result.train_images,
                 "minutes": round(report.result.seconds / 60, 2)}
 
-    def _profile(self, device_name: str, manifest_dir: Path) -> dict:
+    def _profile(self, device_name: str, manifest_dirs: list[Path]) -> dict:
         from devices import get_device_config, open_device
 
         from .profiling import ProfileSettings, collect_artifacts, profile
 
         settings = ProfileSettings(**self.cfg.profile)
-        entries = collect_artifacts([manifest_dir])
+        entries = collect_artifacts(manifest_dirs)
         config = get_device_config(device_name, self.cfg.inventory)
         with open_device(config) as device:
             results = profile(device, entries, settings, self.root / "results",

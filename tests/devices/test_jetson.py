@@ -57,7 +57,8 @@ pytestmark = [
     pytest.mark.skipif(not DATA.is_dir(), reason=f"recordings not found under {DATA}"),
 ]
 
-FAST = dict(warmup=2, min_iterations=10, min_seconds=0.05, max_seconds=5, threads=1)
+FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=10, block_seconds=0.05, rounds=2,
+            max_rounds=2, target_ci=0.0, threads=1)
 STUB_EXTRA = {"tegrastats_interval_ms": 10, "trt_warmup_ms": 50}
 
 
@@ -77,10 +78,12 @@ import json, sys, time
 args = sys.argv[1:]
 with open({str(root / "argv.jsonl")!r}, "a") as fh:
     fh.write(json.dumps(args) + "\\n")
-recording = {str(TRT_FP16)!r} if "--fp16" in args else {str(TRT_FP32)!r}
+fp16 = "--fp16" in args or any(a.endswith(".fp16.engine") for a in args)  # built or loaded
+recording = {str(TRT_FP16)!r} if fp16 else {str(TRT_FP32)!r}
 text = open(recording, encoding="utf-8").read()
-engine = [a.split("=", 1)[1] for a in args if a.startswith("--saveEngine=")][0]
-open(engine, "wb").write(b"replayed, not an engine")
+saved = [a.split("=", 1)[1] for a in args if a.startswith("--saveEngine=")]
+if saved:  # round 0 builds the engine; later rounds --loadEngine it
+    open(saved[0], "wb").write(b"replayed, not an engine")
 if "Starting inference" not in text:
     time.sleep({pause!r})  # the summary-only log: the 'run' happens before it
 for line in text.splitlines(True):
@@ -310,8 +313,8 @@ def test_tensorrt_runs_are_planned_first_for_each_onnx_artifact(tiny_artifacts, 
     assert plans[:len(trt)] == trt and [p.options["run_precision"] for p in trt] == precisions
     assert {p.entry.record.format for p in trt} == {"onnx"}
     names = [result_path(tmp_path, "orin", p).name for p in trt]
-    assert names == [f"onnx-{p}-tensorrt.json" for p in precisions]
-    assert "(fp16)" in trt[1].label
+    assert names == [f"onnx-fp32-tensorrt-{p}.json" for p in precisions]
+    assert "tensorrt-fp16" in trt[1].label
 
 
 def test_runtimes_filter_decides_whether_tensorrt_runs(tiny_artifacts):
@@ -348,26 +351,33 @@ def test_profile_on_a_jetson_over_ssh_saves_trtexec_results(sshd, tiny_artifacts
     assert [(r.settings.runtime, r.settings.inference_precision) for r in results] == [
         ("tensorrt", "fp32"), ("tensorrt", "fp16")]
     folder = tmp_path / "results" / "orin" / "tiny"
-    assert sorted(p.name for p in folder.glob("*.json")) == ["onnx-fp16-tensorrt.json",
-                                                             "onnx-fp32-tensorrt.json"]
+    assert sorted(p.name for p in folder.glob("*.json")) == ["onnx-fp32-tensorrt-fp16.json",
+                                                             "onnx-fp32-tensorrt-fp32.json"]
     saved = {r.settings.inference_precision: r for r in load_results(tmp_path / "results")}
     fp32, fp16 = saved["fp32"], saved["fp16"]
     for r in (fp32, fp16):
         assert r.status == rs.OK and r.source == "trtexec" and r.device_kind == "jetson"
         assert r.artifact.format == "onnx" and r.artifact.precision == "fp32"
-    # the exact figures of the recordings
-    assert fp16.latency.p50 == 10.7972 and fp16.latency.p99 == 10.9744
-    assert fp16.latency.throughput_ips == 97.8649 and fp16.latency.count == 297
-    assert fp16.settings.runtime_version == "8.5.2"
-    assert fp32.latency.p50 == 112.567 and fp32.latency.count == 29
+    # the exact figures of the recordings, replayed in each round: one trtexec run per
+    # round (round 0 builds the engine and is not counted), summarised over the rounds
+    for r, p50, count in ((fp16, 10.7972, 297), (fp32, 112.567, 29)):
+        assert [x.status for x in r.rounds] == [rs.WARMUP, rs.COUNTED, rs.COUNTED]
+        assert [x.count for x in r.rounds] == [count] * 3
+        assert r.latency.p50 == pytest.approx(p50) and r.latency.rounds == 2
+        assert r.latency.p50_ci == [pytest.approx(p50)] * 2  # identical replays: no spread
+        assert r.latency.count == 2 * count and r.session.stopped_by == "max rounds"
+        assert r.latency.ci_method.startswith("geometric mean of per-round")
+    assert fp16.latency.p99 == pytest.approx(10.9744)
+    assert fp16.latency.throughput_ips == 97.8649 and fp16.settings.runtime_version == "8.5.2"
+    assert any("built on the device" in n for n in fp32.notes)  # from round 0 (full log)
     # power from the replayed tegrastats lines inside each run's window
     watts = vdd_in_w(TEGRASTATS.read_text().splitlines())
     for r, walltime in ((fp16, 3.0348), (fp32, 3.34555)):
         p = r.power
         assert p.source == "tegrastats (VDD_IN)" and p.samples > 0
         assert min(watts) <= p.mean_w <= p.peak_w <= max(watts)
-        assert p.energy_per_inference_mj == pytest.approx(
-            p.mean_w * walltime / r.latency.count * 1000.0)
+        assert p.energy_per_inference_mj == pytest.approx(  # of the last round's run
+            p.mean_w * walltime / r.rounds[-1].count * 1000.0)
         assert set(p.rails) == {"VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"}
     # board facts from the replayed nvpmodel / jetson_clocks
     board = fp16.environment.board
@@ -377,12 +387,18 @@ def test_profile_on_a_jetson_over_ssh_saves_trtexec_results(sshd, tiny_artifacts
     # what the device's trtexec was asked to do
     calls = [json.loads(x) for x in (tmp_path / "tools" / "argv.jsonl").read_text().splitlines()]
     remote_onnx = f"{tmp_path / 'remote'}/artifacts/tiny/{entries[0].record.path}"
-    assert calls[1] == [f"--onnx={remote_onnx}",
-                        f"--saveEngine={tmp_path / 'remote'}/engines/tiny/"
-                        f"{Path(entries[0].record.path).stem}.fp16.engine",
-                        "--fp16", "--warmUp=50", "--duration=1", "--iterations=10"]
-    assert "--fp16" not in calls[0] and "--int8" not in calls[0]
-    assert any("on tensorrt (fp16)" in m for m in said)
+    engine = (f"{tmp_path / 'remote'}/engines/tiny/{Path(entries[0].record.path).stem}"
+              f".fp16.engine")
+    fp16_calls = [c for c in calls if any("fp16" in a for a in c)]
+    assert len(calls) == 6 and fp16_calls[0] == [  # round 0: build it ...
+        f"--onnx={remote_onnx}", f"--saveEngine={engine}", "--fp16", "--warmUp=50",
+        "--duration=1", "--iterations=10"]
+    assert fp16_calls[1:] == [[f"--loadEngine={engine}", "--warmUp=50", "--duration=1",
+                               "--iterations=10"]] * 2  # ... then load it every round
+    fp32_build = [c for c in calls if any(a.startswith("--saveEngine") for a in c)
+                  and c not in fp16_calls]
+    assert len(fp32_build) == 1 and "--int8" not in fp32_build[0]
+    assert any("on tensorrt-fp16" in m for m in said)
     assert not any("no runtime" in m for m in said)
 
 

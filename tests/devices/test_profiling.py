@@ -22,18 +22,25 @@ from edge_vit.profiling import (
     profile,
 )
 
-FAST = ProfileSettings(warmup=2, min_iterations=10, min_seconds=0.05, max_seconds=5, threads=1)
+FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02,
+                       rounds=2, max_rounds=2, target_ci=0.0, max_seconds=120, threads=1)
 
 
-def _check_ok(res: rs.ProfileResult):
+def _check_ok(res: rs.ProfileResult, rounds: int = 2):
     assert res.status == rs.OK, res.error
     lat = res.latency
-    assert lat.count >= FAST.min_iterations
+    assert lat.rounds == rounds and lat.count >= rounds * FAST.min_iterations
     assert lat.min <= lat.p50 <= lat.p90 <= lat.p99 <= lat.max
-    assert lat.p50_ci[0] <= lat.p50 <= lat.p50_ci[1]
+    assert lat.p50_ci[0] <= lat.p50 <= lat.p50_ci[1] and lat.ci_method.startswith("two-level")
     assert res.environment.cpu_model and res.environment.cores_logical >= 1
     assert res.memory.peak_rss_mb > 0
     assert res.settings.inference_precision in ("fp32", "bf16", "fp16")
+    # every round is kept: the warm-up/calibration round, then the counted ones
+    assert [r.status for r in res.rounds][0] == rs.WARMUP
+    counted = [r for r in res.rounds if r.status == rs.COUNTED]
+    assert len(counted) == rounds and all(r.count == len(r.times_ms) for r in counted)
+    assert len({r.count for r in counted}) == 1  # the block size is fixed after calibration
+    assert res.session.complete and res.session.rounds_counted == rounds
 
 
 def test_every_artifact_with_every_runtime_locally(tiny_artifacts, tmp_path):
@@ -100,13 +107,18 @@ def test_cli_deploy_and_profile_over_ssh(sshd, tiny_artifacts, tmp_path):
     assert "file(s) sent" in dep.output
     res = runner.invoke(main, ["profile", str(tiny_artifacts), "--device", "loop",
                                "--inventory", str(inventory), "--formats", "onnx",
-                               "--runtime", "onnxruntime", "--min-iterations", "10",
-                               "--min-seconds", "0.05", "--warmup", "2",
-                               "--results", str(tmp_path / "res")])
+                               "--runtime", "onnxruntime", "--min-iterations", "5",
+                               "--block-seconds", "0.02", "--warmup", "2", "--rounds", "2",
+                               "--max-rounds", "2", "--results", str(tmp_path / "res")])
     assert res.exit_code == 0, res.output
-    assert "onnxruntime" in res.output and "p50" in res.output
+    assert "onnxruntime" in res.output and "p50" in res.output and "rounds" in res.output
     (saved,) = (tmp_path / "res" / "loop" / "tiny").glob("*.json")
-    assert json.loads(saved.read_text())["status"] == "ok"
+    data = json.loads(saved.read_text())
+    assert data["status"] == "ok" and data["session"]["rounds_counted"] == 2
+    bad = runner.invoke(main, ["profile", str(tiny_artifacts), "--device", "loop",
+                               "--inventory", str(inventory), "--rounds", "5",
+                               "--max-rounds", "2"])
+    assert bad.exit_code == 2 and "Impossible profile settings" in bad.output
 
 
 def test_changed_host_key_is_refused(sshd_rekeyed, tiny_artifacts):
@@ -131,26 +143,43 @@ def test_unreachable_device_fails_within_timeout(closed_port, tiny_artifacts):
     assert time.monotonic() - t0 < 10
 
 
-def test_device_dying_mid_run_keeps_finished_results(sshd_factory, tiny_artifacts, tmp_path):
+def test_device_dying_mid_session_keeps_its_rounds_and_resumes(sshd_factory, tiny_artifacts,
+                                                                tmp_path):
     server = sshd_factory()
-    config = server.device_config(name="flaky", python=sys.executable,
-                                  workdir=str(tmp_path / "remote"))
-    entries = collect_artifacts([tiny_artifacts])
-    done: list[str] = []
+    workdir = str(tmp_path / "remote")
+    entries = collect_artifacts([tiny_artifacts], formats=["onnx", "tflite"])
+    settings = ProfileSettings(**{**FAST.__dict__, "rounds": 6, "max_rounds": 6})
+    said: list[str] = []
 
     def progress(msg: str):
-        done.append(msg)
-        if sum("p50" in m for m in done) == 2:  # two results saved: pull the plug
+        said.append(msg)
+        if msg.startswith("  round 2:"):  # two counted rounds persisted: pull the plug
             threading.Thread(target=lambda: (server.kill_sessions(), server.stop())).start()
 
     with pytest.raises(DeviceError):
-        with open_device(config) as device:
-            profile(device, entries, ProfileSettings(**{**FAST.__dict__, "min_seconds": 1.0}),
-                    tmp_path / "results", progress=progress)
+        with open_device(server.device_config(name="flaky", python=sys.executable,
+                                              workdir=workdir)) as device:
+            profile(device, entries, settings, tmp_path / "results", progress=progress)
     saved = load_results(tmp_path / "results")
-    ok = [r for r in saved if r.status == rs.OK]
-    failed = [r for r in saved if r.status == rs.FAILED]
-    assert len(ok) >= 2 and failed and "device failed" in failed[0].error
+    assert len(saved) == 4  # onnx in onnxruntime and openvino, two tflite files in litert
+    for r in saved:  # what was measured before the device died is kept, marked incomplete
+        assert r.status == rs.OK and not r.session.complete
+        assert 2 <= r.session.rounds_counted < 6 and r.session.stopped_by.startswith(
+            "device failed")
+        assert any("resumes it" in n for n in r.notes)
+    # the board is back (a new server): profiling again resumes the session
+    again = sshd_factory()
+    resumed: list[str] = []
+    with open_device(again.device_config(name="flaky", python=sys.executable,
+                                         workdir=workdir)) as device:
+        results = profile(device, entries, settings, tmp_path / "results",
+                          progress=resumed.append)
+    assert any("resuming after" in m for m in resumed)
+    assert not any(m.startswith("  round 1:") for m in resumed)  # not measured twice
+    for r in results:
+        _check_ok(r, rounds=6)
+    session = tmp_path / "results" / "flaky" / "sessions" / results[0].session.id
+    assert sorted(p.name for p in session.iterdir()) == ["plan.json", "session.json"]
 
 
 def test_skip_existing_keeps_results_measured_the_same_way(tiny_artifacts, tmp_path):
@@ -161,6 +190,9 @@ def test_skip_existing_keeps_results_measured_the_same_way(tiny_artifacts, tmp_p
         kept = profile(device, entries, settings, tmp_path / "r", skip_existing=True)
         other = ProfileSettings(**{**settings.__dict__, "min_iterations": 12})
         remeasured = profile(device, entries, other, tmp_path / "r", skip_existing=True)
+        again = profile(device, entries, other, tmp_path / "r")  # not kept: measured anew
     assert kept[0].started == first[0].started  # resumed: not measured again
     assert remeasured[0].started != first[0].started  # other settings: measured again
-    assert remeasured[0].settings.min_iterations == 12
+    assert remeasured[0].settings.options["requested"]["min_iterations"] == 12
+    assert remeasured[0].settings.min_iterations >= 12  # the calibrated block size
+    assert again[0].started != remeasured[0].started and again[0].session.complete

@@ -35,7 +35,8 @@ pytestmark = [
     pytest.mark.skipif(not VCGENCMD.is_dir(), reason=f"recordings not found under {VCGENCMD}"),
 ]
 
-FAST = dict(warmup=2, min_iterations=10, min_seconds=0.05, max_seconds=5, threads=1)
+FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, rounds=2,
+            max_rounds=2, target_ci=0.0, threads=1)
 
 
 def _line(path: Path, prefix: str) -> str:
@@ -81,7 +82,13 @@ def test_a_throttled_run_is_marked(sshd, tiny_artifacts, tmp_path):
     with _pi(sshd, tmp_path, bin_dir) as device:
         (res,) = profile(device, entries, settings, tmp_path / "results")
     assert res.status == rs.OK and res.device_kind == "rpi"
-    assert res.throttled is True
+    # the board throttled in every round: each was dropped and repeated, and with no quiet
+    # round left the figures come from throttled rounds, marked as such
+    dropped = [r for r in res.rounds if r.status == rs.DROPPED]
+    assert len(dropped) == 2 and all(r.reason.startswith("throttled: get_throttled 0x50005")
+                                     for r in dropped)
+    assert res.session.drop_reasons == {"throttled": 2}
+    assert res.throttled is True and res.latency.noisy
     detail = res.throttle_detail
     assert "0x50005 before, 0x50005 after" in detail
     assert re.search(r"now: under-voltage, currently throttled", detail)

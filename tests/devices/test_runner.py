@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_vit.results import Environment, LatencyStats, ProfileResult
+from edge_vit.results import PROFILE_SCHEMA_VERSION, Environment, LatencyStats, ProfileResult
 from edge_vit.serialization import from_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,14 +112,16 @@ def assert_known_keys(cls, data: dict, exact: bool = False, where: str = "") -> 
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         inner = _dataclass_of(hints[name])
-        if inner is not None and value is not None:
-            assert_known_keys(inner, value, exact, f"{where or cls.__name__}.{name}")
+        if inner is None or value is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:  # list[Dataclass] too
+            assert_known_keys(inner, item, exact, f"{where or cls.__name__}.{name}")
 
 
 def assert_consistent(result: ProfileResult, min_iterations: int = 20) -> None:
     """What must hold for any successful profile, whatever the timings were."""
     assert result.status == "ok" and result.error is None
-    assert result.source == "edge-vit runner" and result.schema_version == "1.0"
+    assert result.source == "edge-vit runner" and result.schema_version == PROFILE_SCHEMA_VERSION
     lat = result.latency
     assert lat.count >= min_iterations
     assert lat.min <= lat.p50 <= lat.p90 <= lat.p95 <= lat.p99 <= lat.max
@@ -483,3 +485,52 @@ def test_tflite_metadata_reader_matches_litert_schema(runner, artifacts):
         "reduced_precision_support"] == "fp16accfp32"
     assert runner.tflite_precision("fp16accfp32", xnnpack=True) == "fp32"
     assert runner.tflite_precision(None, xnnpack=False) == "fp32"
+
+
+# ---------------------------------------------------------------- measure (a session's segment)
+
+def _plan(tmp_path: Path, units: list[dict], **settings) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"units": units, "settings": {
+        "threads": 1, "warmup": 2, "warmup_seconds": 0.0, "block_seconds": 0.05,
+        "min_iterations": 5, **settings}}))
+    return path
+
+
+def test_measure_times_each_unit_in_a_fresh_load_and_keeps_going(artifacts, tmp_path):
+    onnx = str(artifact(artifacts, "onnx"))
+    plan = _plan(tmp_path, [
+        {"id": "a", "artifact": onnx, "format": "onnx", "runtime": "onnxruntime"},
+        {"id": "b", "artifact": onnx, "format": "onnx", "runtime": "openvino"},
+        {"id": "gone", "artifact": str(tmp_path / "nope.onnx"), "format": "onnx",
+         "runtime": "onnxruntime"},
+        {"id": "odd", "artifact": onnx, "format": "weird"}])
+    rc, data, err = run_runner("measure", "--plan", str(plan), "--units", "1:7,2:0,0:0,3:0",
+                               "--round", "4", "--verify", "--environment")
+    assert rc == 0 and data["status"] == "ok" and data["round"] == 4
+    units = {u["id"]: u for u in data["units"]}
+    assert [u["index"] for u in data["units"]] == [1, 2, 0, 3]  # in the order asked
+    b, a = units["b"], units["a"]
+    assert b["status"] == a["status"] == "ok"
+    assert len(b["times_ms"]) == 7 and len(a["times_ms"]) >= 5  # fixed count / by time
+    for u in (a, b):
+        assert set(u["cpu"]) == {"wall_s", "own_cores", "other_cores", "steal_pct",
+                                 "resolution_cores"}
+        assert u["cpu"]["own_cores"] > 0 and u["memory"]["model_added_mb"] is not None
+        assert u["warmup_iterations"] >= 2 and u["load_seconds"] > 0
+    assert a["options"]["allow_spinning"] is False  # onnxruntime's workers sleep
+    assert units["gone"]["status"] == "failed" and units["gone"]["error_type"] == "ArtifactError"
+    assert units["odd"]["status"] == "failed" and "unknown format" in units["odd"]["error"]
+    assert data["environment"]["cpu_model"] and data["affinity"]
+    # the marks the host reads to pin a crash on a unit
+    marks = [line for line in err.splitlines() if line.startswith("edge-vit-runner: unit-")]
+    assert marks[:2] == ["edge-vit-runner: unit-start 1", "edge-vit-runner: unit-end 1"]
+
+
+@pytest.mark.parametrize("units", ["x:1", "9:0", "0:-1"])
+def test_measure_refuses_bad_unit_lists(tmp_path, units):
+    plan = _plan(tmp_path, [{"id": "a", "artifact": "m.onnx", "format": "onnx"}])
+    rc, data, _ = run_runner("measure", "--plan", str(plan), "--units", units)
+    assert rc == 2 and data["error_type"] == "UsageError"
+    rc, data, _ = run_runner("measure", "--plan", str(tmp_path / "none.json"), "--units", "0:0")
+    assert rc == 2 and "cannot read the session plan" in data["error"]

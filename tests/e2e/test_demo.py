@@ -84,7 +84,7 @@ def test_no_argument_sweep_runs_on_the_demo(tmp_path, monkeypatch):
     and one pruning level to keep CI short; the full default is timed in the README."""
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["sweep", "--prune", "none", "--prune", "heads=0.5,mlp=0.5",
-                                    "--formats", "onnx", "--min-seconds", "0.5"])
+                                    "--formats", "onnx", "--rounds", "3"])
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "sweeps" / "default" / "report" / "report.json").read_text())
     rows = [r for r in report["rows"] if r["device"] == "local" and r["runtime"] == "onnxruntime"]
@@ -95,3 +95,7 @@ def test_no_argument_sweep_runs_on_the_demo(tmp_path, monkeypatch):
     cut = by_id[kd["model_id"].removesuffix("-kd2")]
     assert base["top1_pct"] > cut["top1_pct"] and kd["top1_pct"] > cut["top1_pct"]
     assert all(r["p50_ms"] > 0 and r["top1_ci_low_pct"] is not None for r in rows)
+    # one session: every variant's speedup is paired round by round with the unpruned one
+    assert len({r["session_id"] for r in rows}) == 1 and all(r["rounds"] >= 3 for r in rows)
+    assert kd["speedup_method"] == cut["speedup_method"] == "paired rounds"
+    assert kd["speedup_ci_low"] <= kd["speedup"] <= kd["speedup_ci_high"]

@@ -13,8 +13,8 @@ from edge_vit.errors import UsageError
 from edge_vit.sweep import ModelEntry, SweepConfig, load_config, run_sweep
 
 TINY_1K = {"img_size": 32, "patch_size": 8, "depth": 2}  # 1000 classes: ImageNet labels work
-FAST_PROFILE = {"warmup": 2, "min_iterations": 10, "min_seconds": 0.05, "max_seconds": 5.0,
-                "threads": 1}
+FAST_PROFILE = {"warmup": 2, "warmup_seconds": 0.0, "min_iterations": 5, "block_seconds": 0.02,
+                "rounds": 2, "max_rounds": 2, "target_ci": 0.0, "threads": 1}
 
 
 def _config(tmp_path, **kw) -> SweepConfig:
@@ -30,29 +30,38 @@ class _Stop(KeyboardInterrupt):
 
 
 def test_interrupted_sweep_resumes_without_redoing_units(tmp_path, imagenet_sample):
-    cfg = _config(tmp_path, data=str(imagenet_sample), limit=20)
+    cfg = _config(tmp_path, data=str(imagenet_sample), limit=20,
+                  profile={**FAST_PROFILE, "rounds": 3, "max_rounds": 3})
     seen: list[str] = []
 
-    def interrupt_during_second_profile(msg: str):
+    def interrupt_mid_session(msg: str):
         seen.append(msg)
-        if msg.startswith("> profile-") and sum(m.startswith("> profile-") for m in seen) == 2:
-            raise _Stop()  # Ctrl-C in the middle of the grid
+        if msg.strip().startswith("round 1:"):
+            raise _Stop()  # Ctrl-C in the middle of the device's profile session
 
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(cfg, progress=interrupt_during_second_profile)
+        run_sweep(cfg, progress=interrupt_mid_session)
     first_units = {p.stem for p in (tmp_path / "sweep" / "units").glob("*.json")}
     assert len([u for u in first_units if u.startswith("export-")]) == 2
-    assert len([u for u in first_units if u.startswith("profile-")]) == 1
+    assert not [u for u in first_units if u.startswith("profile-")]
+    # one session for the device over both exports: every unit of both models in each round
+    assert sum(m.startswith("> profile-local-") for m in seen) == 1
 
-    summary = run_sweep(cfg)
+    said: list[str] = []
+    summary = run_sweep(cfg, progress=said.append)
     assert set(summary.skipped) == first_units  # nothing finished was redone
     assert not set(summary.ran) & first_units
     assert not summary.failed
     assert {u.split("-")[0] for u in summary.ran} == {"profile", "eval"}
+    assert any("resuming after 2 finished round(s)" in m for m in said)  # rounds 0 and 1
+    assert not any(m.strip().startswith("round 1:") for m in said)  # not measured again
     assert set(summary.report) == {"md", "csv", "json", "html"}
     report = json.loads(summary.report["json"].read_text())
     measured = [r for r in report["rows"] if r["p50_ms"] is not None]
     assert len(measured) == 6  # 2 models x (onnx on ort + onnx on ov + IR on ov)
+    assert {r["rounds"] for r in measured} == {3} and len({r["session_id"] for r in measured}) == 1
+    pruned = [r for r in measured if r["model_id"] != r["baseline_model_id"]]
+    assert pruned and all(r["speedup_method"] == "paired rounds" for r in pruned)
 
     again = run_sweep(cfg)  # a third run has nothing left to do
     assert not again.ran and len(again.skipped) == len(first_units) + len(summary.ran)
@@ -76,7 +85,8 @@ def test_config_file_and_cli(tmp_path):
         f'out = "{tmp_path / "s"}"\n'
         '[[models]]\nname = "deit_tiny_patch16_224"\n'
         'model_kwargs = {img_size = 32, patch_size = 8, depth = 2}\n'
-        '[profile]\nwarmup = 2\nmin_iterations = 10\nmin_seconds = 0.05\n')
+        '[profile]\nwarmup = 2\nmin_iterations = 5\nblock_seconds = 0.02\nrounds = 2\n'
+        'max_rounds = 2\n')
     cfg = load_config(cfg_file)
     assert cfg.name == "fromfile" and cfg.models[0].model_kwargs["depth"] == 2
     result = CliRunner().invoke(main, ["sweep", "--config", str(cfg_file)])
@@ -86,6 +96,15 @@ def test_config_file_and_cli(tmp_path):
     bad.write_text('formatz = ["onnx"]\n')
     with pytest.raises(UsageError, match="formatz"):
         load_config(bad)
+    old = tmp_path / "old.toml"  # a grid written for the single-block profiler
+    old.write_text('[profile]\nmin_seconds = 2.0\n')
+    with pytest.raises(UsageError, match="min_seconds") as info:
+        load_config(old)
+    assert "rounds" in info.value.hint
+    impossible = tmp_path / "impossible.toml"
+    impossible.write_text('[profile]\nrounds = 9\nmax_rounds = 3\n')
+    with pytest.raises(UsageError, match="Impossible profile settings"):
+        load_config(impossible)
 
 
 @pytest.mark.e2e

@@ -1,0 +1,153 @@
+"""The measurement session on the local device with real runtimes: the stopping rule, busy
+rounds, a failing artifact among good ones, and result identities. No timing thresholds: the
+assertions are on what was decided and recorded, never on how fast anything ran."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from devices import open_device
+from devices.inventory import DeviceConfig
+from edge_vit import results as rs
+from edge_vit.measurement.session import _culprit, _Unit
+from edge_vit.profiling import ProfileSettings, collect_artifacts, profile
+
+FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, threads=1)
+
+
+def _local(tmp_path):
+    return open_device(DeviceConfig(name="local", kind="local",
+                                    workdir=str(tmp_path / "workdir")))
+
+
+def _onnx(tiny_artifacts):
+    return collect_artifacts([tiny_artifacts], formats=["onnx"])
+
+
+def test_stops_at_the_target_once_it_has_its_rounds(tiny_artifacts, tmp_path):
+    settings = ProfileSettings(**FAST, rounds=3, max_rounds=20, target_ci=0.9,
+                               runtimes=("onnxruntime",))
+    with _local(tmp_path) as device:
+        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+    assert res.session.stopped_by == "target" and res.session.rounds_run == 3
+    assert res.session.rounds_counted == 3 and res.latency.rounds == 3
+    half = (res.latency.p50_ci[1] - res.latency.p50_ci[0]) / 2 / res.latency.p50
+    assert half <= 0.9
+
+
+def test_max_rounds_and_the_time_budget_stop_it(tiny_artifacts, tmp_path):
+    capped = ProfileSettings(**FAST, rounds=2, max_rounds=3, target_ci=0.0,
+                             runtimes=("onnxruntime",))
+    budget = ProfileSettings(**FAST, rounds=2, max_rounds=30, target_ci=0.0, max_seconds=0.01,
+                             runtimes=("onnxruntime",))
+    with _local(tmp_path) as device:
+        (a,) = profile(device, _onnx(tiny_artifacts), capped, tmp_path / "a")
+        (b,) = profile(device, _onnx(tiny_artifacts), budget, tmp_path / "b")
+    assert a.session.stopped_by == "max rounds" and a.session.rounds_counted == 3
+    # the budget never stops a session before two counted rounds (there is an interval)
+    assert b.session.stopped_by == "time budget" and b.session.rounds_counted == 2
+    assert any("wider than the target" in n for n in a.notes + b.notes)
+
+
+def test_rounds_are_interleaved_in_a_seeded_shuffled_order(tiny_artifacts, tmp_path):
+    entries = collect_artifacts([tiny_artifacts], formats=["onnx", "tflite"])
+    settings = ProfileSettings(**FAST, rounds=4, max_rounds=4, target_ci=0.0)
+    with _local(tmp_path) as device:
+        results = profile(device, entries, settings, tmp_path / "r")
+    session = json.loads(next((tmp_path / "r" / "local" / "sessions").glob(
+        "*/session.json")).read_text())
+    orders = [tuple(r["order"]) for r in session["rounds"]]
+    assert len(orders) == 5 and all(sorted(o) == sorted(orders[0]) for o in orders)
+    assert len(set(orders)) > 1  # not the same order every round
+    positions = {r.session.id for r in results}
+    assert len(positions) == 1 and len(results) == 4
+    for r in results:  # each round of each unit ran in its own (fresh) runner process
+        pids = [x.process for x in r.rounds]
+        assert len(set(pids)) == len(pids)
+
+
+def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
+    """Another process keeps a CPU busy for the whole session: every block is dropped with
+    its reason, never averaged in silently, and the result says so."""
+    settings = ProfileSettings(**{**FAST, "block_seconds": 0.2}, rounds=2, max_rounds=3,
+                               target_ci=0.0, runtimes=("onnxruntime",))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with _local(tmp_path) as device:
+            (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+    finally:
+        hog.kill()
+        hog.wait()
+    dropped = [r for r in res.rounds if r.status == rs.DROPPED]
+    assert len(dropped) == 3 and all(r.reason.startswith("busy: other processes used")
+                                     for r in dropped)
+    assert all(r.cpu_other_cores > settings.busy_cores for r in dropped)
+    assert res.session.rounds_dropped == 3 and res.session.drop_reasons == {"busy": 3}
+    assert res.latency.noisy and "no quiet round" in res.latency.noise_reason
+    assert any("no counted round" in n for n in res.notes)
+
+
+def test_a_broken_artifact_fails_alone(tiny_artifacts, tmp_path):
+    copy = tmp_path / "artifacts" / "tiny"
+    shutil.copytree(tiny_artifacts, copy)
+    tflite = sorted((copy / "tflite").glob("*.tflite"))[0]
+    tflite.write_bytes(tflite.read_bytes()[:100])  # truncated after export: sha256 differs
+    settings = ProfileSettings(**FAST, rounds=2, max_rounds=2, target_ci=0.0)
+    with _local(tmp_path) as device:
+        results = profile(device, collect_artifacts([copy], formats=["onnx", "tflite"]),
+                          settings, tmp_path / "r")
+    by_status: dict = {}
+    for r in results:
+        by_status.setdefault(r.status, []).append(r)
+    (bad,) = by_status[rs.FAILED]
+    assert "sha256" in bad.error and bad.artifact.path.endswith(tflite.name)
+    assert len(by_status[rs.OK]) == 3
+    assert all(r.session.rounds_counted == 2 for r in by_status[rs.OK])
+
+
+def test_a_pinned_openvino_precision_keeps_its_own_result(tiny_artifacts, tmp_path):
+    entries = collect_artifacts([tiny_artifacts], formats=["openvino"])[:1]
+    base = dict(FAST, rounds=2, max_rounds=2, target_ci=0.0, runtimes=("openvino",))
+    with _local(tmp_path) as device:
+        (default,) = profile(device, entries, ProfileSettings(**base), tmp_path / "r")
+        (pinned,) = profile(device, entries, ProfileSettings(**base, ov_precision="f32"),
+                            tmp_path / "r")
+    names = sorted(p.name for p in (tmp_path / "r" / "local" / "tiny").glob("*.json"))
+    assert names == ["openvino-fp32-openvino-f32.json", "openvino-fp32-openvino.json"]
+    assert pinned.settings.inference_precision == "fp32"
+    assert default.session.id != pinned.session.id
+
+
+def test_pin_sets_the_runner_affinity(tiny_artifacts, tmp_path):
+    settings = ProfileSettings(**FAST, rounds=2, max_rounds=2, target_ci=0.0, pin="0",
+                               runtimes=("onnxruntime",))
+    with _local(tmp_path) as device:
+        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+    assert res.settings.options["affinity"] == [0] and res.settings.options["pinned"] == "0"
+    bad = ProfileSettings(**{**settings.__dict__, "pin": "9999"})
+    with _local(tmp_path) as device:
+        (res,) = profile(device, _onnx(tiny_artifacts), bad, tmp_path / "s")
+    assert res.status == rs.FAILED and "cannot pin" in res.error
+
+
+@pytest.mark.parametrize("kwargs", [dict(rounds=0), dict(rounds=5, max_rounds=2),
+                                    dict(target_ci=1.5), dict(block_seconds=0),
+                                    dict(min_iterations=0)])
+def test_impossible_settings_are_refused(kwargs):
+    from edge_vit.errors import UsageError
+
+    with pytest.raises(UsageError, match="Impossible profile settings"):
+        ProfileSettings(**kwargs)
+
+
+def test_a_crash_is_pinned_on_the_unit_that_was_running():
+    units = [_Unit(i, None, None, None) for i in range(3)]
+    marks = ("edge-vit-runner: unit-start 2\nedge-vit-runner: unit-end 2\n"
+             "edge-vit-runner: unit-start 0\nSegmentation fault\n")
+    assert _culprit(marks, units[:2]) is units[0]
+    assert _culprit("Traceback: numpy missing\n", units) is None
