@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import schema as S
+from .compare import PAIRED
 
 MARKS = {S.FRONT: "★", S.TIED: "≈", S.DOMINATED: ""}
 NO_DEVICE = "(no device)"
@@ -35,11 +36,42 @@ def signed(v: float | None, digits: int = 2) -> str:
 
 
 def speedup(r: S.ReportRow) -> str:
+    """``1.42× [1.39, 1.45]``; ``tie`` when the interval holds 1 (the noise cannot order the
+    two); ``(unpaired)`` when the two were not measured in the same session."""
     if r.speedup is None:
         return "-"
+    text = f"{r.speedup:.2f}×"
     if r.speedup_ci_low is not None and r.speedup_ci_high is not None:
-        return f"{r.speedup:.2f}× [{r.speedup_ci_low:.2f}, {r.speedup_ci_high:.2f}]"
-    return f"{r.speedup:.2f}×"
+        text += f" [{r.speedup_ci_low:.2f}, {r.speedup_ci_high:.2f}]"
+    if r.speedup_resolved is False and r.model_id != r.baseline_model_id:
+        text += " tie"
+    if r.speedup_method and r.speedup_method != PAIRED and r.model_id != r.baseline_model_id:
+        text += " (unpaired)"
+    return text
+
+
+def measurement_quality(env: S.DeviceEnvironment) -> str | None:
+    """One line per device: how many rounds, how many dropped, the widest p50 interval."""
+    parts = []
+    if env.sessions:
+        rounds = (f"{env.rounds_min}" if env.rounds_min == env.rounds_max
+                  else f"{env.rounds_min}–{env.rounds_max}")
+        target = f", target ±{env.target_ci:.1%}" if env.target_ci else ""
+        parts.append(f"{len(env.sessions)} session{'s' * (len(env.sessions) > 1)}, {rounds} "
+                     f"counted rounds per artifact (stopped by: {', '.join(env.stopped_by)}"
+                     f"{target})")
+        if env.rounds_dropped:
+            why = ", ".join(f"{n} {k}" for k, n in sorted(env.drop_reasons.items()))
+            parts.append(f"{env.rounds_dropped} rounds dropped and repeated ({why})")
+        else:
+            parts.append("no round dropped")
+    if env.widest_p50_ci_pct is not None:
+        parts.append(f"widest p50 interval ±{env.widest_p50_ci_pct:.1f}% "
+                     f"({env.widest_p50_ci_row})")
+    if env.single_runs:
+        parts.append(f"{env.single_runs} result(s) from a single timed block: their intervals "
+                     "leave out run-to-run variation; profile again")
+    return "; ".join(parts) or None
 
 
 def millions(v: int | None) -> str:

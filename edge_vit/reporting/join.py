@@ -24,9 +24,11 @@ from pathlib import Path
 from .. import __version__
 from .. import manifest as mf
 from .. import results as rs
+from ..artifact_id import base_runtime
 from ..errors import UsageError
 from ..manifest import utc_now
 from . import schema as S
+from .compare import compare, series_of
 from .load import DEFAULT_MODE, Inputs, Key, LoadedManifest, load_inputs
 from .pareto import PARETO_RULE, Point, pareto_front
 from .provenance import (
@@ -86,11 +88,13 @@ def join(inputs: Inputs) -> S.Report:
         warnings.append("accuracy at a pinned OpenVINO precision with no profile run pinned "
                         "the same way (not in any row): " + ", ".join(unused))
     index = {(r.device, *_key(r)): r for r in rows}
+    series = {(device, key): series_of(res) for device, results in inputs.profiles.items()
+              for key, res in results.items()}
     for row in rows:
-        _compare(row, baselines.get(row.model_id), index, inputs)
+        _compare(row, baselines.get(row.model_id), index, inputs, series)
         _settle_status(row)
     for device in {r.device for r in rows}:
-        mark_pareto([r for r in rows if r.device == device])
+        mark_pareto([r for r in rows if r.device == device], series)
     missing = sorted({r.model_id for r in rows} - set(inputs.manifests))
     if missing:
         warnings.append("no export manifest for " + ", ".join(missing) + ": params, MACs, "
@@ -99,7 +103,8 @@ def join(inputs: Inputs) -> S.Report:
     models = [model_provenance(lm, baselines.get(mid))
               for mid, lm in sorted(inputs.manifests.items())]
     data = data_provenance(inputs.all_accuracy())
-    devices = [device_environment(d, res.values()) for d, res in sorted(inputs.profiles.items())]
+    devices = [device_environment(d, res.values(), [r for r in rows if r.device == d])
+               for d, res in sorted(inputs.profiles.items())]
     warnings = provenance_warnings(models, inputs.all_accuracy(), data) + warnings
     for env in devices:
         if env.throttled_runs:
@@ -209,9 +214,13 @@ def _attach_profile(row: S.ReportRow, res: rs.ProfileResult, notes: list[str]) -
     row.throttled = res.throttled
     if res.status != rs.OK:
         _add_reason(row, f"profile: {res.error or res.status}")
+    if res.session is not None:
+        row.session_id = res.session.id
+        row.rounds, row.rounds_dropped = res.session.rounds_counted, res.session.rounds_dropped
     lat = res.latency
     if lat is not None:
         row.p50_ms, row.p90_ms, row.throughput_ips = lat.p50, lat.p90, lat.throughput_ips
+        row.p99_ms = lat.p99
         if len(lat.p50_ci) == 2:
             row.p50_ci_low_ms, row.p50_ci_high_ms = lat.p50_ci
         if len(lat.p90_ci) == 2:
@@ -221,6 +230,7 @@ def _attach_profile(row: S.ReportRow, res: rs.ProfileResult, notes: list[str]) -
             notes.append(f"noisy latency{': ' + lat.noise_reason if lat.noise_reason else ''}")
     if res.memory is not None:
         row.peak_rss_mb = res.memory.peak_rss_mb
+        row.model_added_mb = res.memory.model_added_mb
     if res.power is not None:
         row.mean_power_w = res.power.mean_w
         row.energy_per_inference_mj = res.power.energy_per_inference_mj
@@ -241,6 +251,8 @@ def _lookup(inputs: Inputs, key: tuple, mode: str | None
             ) -> tuple[rs.AccuracyResult | None, str]:
     """Accuracy of ``key`` at the run's OpenVINO precision; a pinned run without a pinned
     accuracy falls back to the default-precision one (and says so in its notes)."""
+    if key[3] is not None:  # accuracy is keyed by the runtime itself (openvino-f32 -> openvino)
+        key = (*key[:3], base_runtime(key[3]))
     if mode and mode != DEFAULT_MODE:
         acc = inputs.accuracy_for(key, mode)
         if acc is not None:
@@ -301,7 +313,8 @@ def _ok_accuracy(acc: rs.AccuracyResult | None) -> float | None:
     return acc.top1
 
 
-def _compare(row: S.ReportRow, baseline: str | None, index: dict, inputs: Inputs) -> None:
+def _compare(row: S.ReportRow, baseline: str | None, index: dict, inputs: Inputs,
+             series: dict) -> None:
     if baseline is None:
         return
     row.baseline_model_id = baseline
@@ -309,14 +322,15 @@ def _compare(row: S.ReportRow, baseline: str | None, index: dict, inputs: Inputs
     if (base is not None and base.profile_status == rs.OK and base.p50_ms
             and row.profile_status == rs.OK and row.p50_ms):
         row.baseline_p50_ms = base.p50_ms
-        row.speedup = base.p50_ms / row.p50_ms
         if base.ov_precision != row.ov_precision:
             _add_note(row, f"baseline ran at OpenVINO {base.ov_precision} precision, this run "
                            f"at {row.ov_precision}")
-        if None not in (base.p50_ci_low_ms, base.p50_ci_high_ms, row.p50_ci_low_ms,
-                        row.p50_ci_high_ms) and row.p50_ci_low_ms > 0:
-            row.speedup_ci_low = base.p50_ci_low_ms / row.p50_ci_high_ms
-            row.speedup_ci_high = base.p50_ci_high_ms / row.p50_ci_low_ms
+        c = compare(base, row, series.get((row.device, _key(base))),
+                    series.get((row.device, _key(row))))
+        if c is not None:  # speedup = baseline latency / this latency
+            row.speedup, row.speedup_ci_low, row.speedup_ci_high = c.ratio, c.low, c.high
+            row.speedup_method = c.method
+            row.speedup_resolved = c.resolved if c.low is not None else None
     if row.top1_pct is None:
         return
     base_acc, _ = _lookup(inputs, (baseline, row.format, row.precision, row.runtime),
@@ -354,9 +368,11 @@ def _settle_status(row: S.ReportRow) -> None:
         row.status = S.OK
 
 
-def mark_pareto(rows: list[S.ReportRow]) -> None:
+def mark_pareto(rows: list[S.ReportRow], series: dict | None = None) -> None:
     """Set ``pareto`` / ``dominated_by`` on the candidate rows of one device: status ok with
-    both a p50 and a top-1."""
+    both a p50 and a top-1. Latency is compared by paired rounds where two rows share a
+    session (``series``: (device, key) -> per-round medians), else by their p50 intervals."""
+    series = series or {}
     by_label: dict[str, S.ReportRow] = {}
     points = []
     for r in rows:
@@ -367,7 +383,12 @@ def mark_pareto(rows: list[S.ReportRow]) -> None:
                                 latency_low=r.p50_ci_low_ms, latency_high=r.p50_ci_high_ms,
                                 accuracy_low=r.top1_ci_low_pct,
                                 accuracy_high=r.top1_ci_high_pct))
-    for label, mark in pareto_front(points).items():
+    def faster(q: Point, p: Point) -> bool:  # q faster than p beyond the noise
+        a, b = by_label[p.key], by_label[q.key]
+        c = compare(a, b, series.get((a.device, _key(a))), series.get((b.device, _key(b))))
+        return c is not None and c.a_slower
+
+    for label, mark in pareto_front(points, faster).items():
         row = by_label[label]
         row.pareto = mark.status
         row.dominated_by = mark.dominated_by

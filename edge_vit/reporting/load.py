@@ -6,7 +6,7 @@ single corrupt JSON never hides the rest of a sweep.
 Layouts::
 
     <artifacts>/<model-id>/manifest.json                                (edge-vit export)
-    <results>/<device>/<model-id>/<format>-<precision>-<runtime>.json   (edge-vit profile)
+    <results>/<device>/<model-id>/<format>-<precision>-<runtime>[-<variant>].json  (profile)
     <accuracy>/<model-id>/<format>-<precision>-<runtime>[-<ov precision>].json  (edge-vit eval)
 
 An accuracy file with an ``-<ov precision>`` suffix (``openvino-fp32-openvino-f16.json``) was
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import manifest as mf
 from .. import results as rs
+from ..artifact_id import ArtifactId
 from ..errors import EdgeVitError
 from ..serialization import from_dict
 
@@ -111,7 +112,7 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
         warnings.append(f"no profile results folder {results_dir}")
         return out
     for path in sorted(results_dir.glob("*/*/*.json")):
-        if _inside(path, exclude):
+        if _inside(path, exclude) or path.parts[-2] == "sessions":
             continue
         data = _read_json(path, warnings)
         if data is None:
@@ -125,11 +126,11 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
             warnings.append(f"skipped malformed profile result {path}: {exc}")
             continue
         device = res.device_name or path.parts[-3]
-        model_id = res.artifact.model_id or path.parts[-2]
-        runtime = res.settings.runtime
-        if runtime == "tensorrt":  # one ONNX file, one engine per precision: keep them apart
-            runtime = f"tensorrt-{res.settings.inference_precision or 'fp32'}"
-        key = (model_id, res.artifact.format, res.artifact.precision, runtime)
+        if not res.artifact.model_id:
+            res.artifact.model_id = path.parts[-2]
+        # one ONNX file, one TensorRT engine per precision; a pinned OpenVINO precision:
+        # their own rows (tensorrt-fp16, openvino-f32)
+        key = ArtifactId.of_result(res).report_key
         per_device = out.setdefault(device, {})
         old = per_device.get(key)
         if old is not None:

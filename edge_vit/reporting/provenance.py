@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 
 from .. import results as rs
+from ..artifact_id import ArtifactId
 from .load import Key, LoadedManifest
 from .schema import DataProvenance, DeviceEnvironment, ModelProvenance
 
@@ -84,9 +85,11 @@ def model_provenance(lm: LoadedManifest, baseline: str | None) -> ModelProvenanc
         manifest=str(lm.path))
 
 
-def device_environment(device: str, results: Iterable[rs.ProfileResult]) -> DeviceEnvironment:
+def device_environment(device: str, results: Iterable[rs.ProfileResult],
+                       rows: Iterable | None = None) -> DeviceEnvironment:
     results = list(results)
     out = DeviceEnvironment(device=device, runs=len(results))
+    _measurement_quality(out, results)
     envs = sorted((r for r in results if r.environment is not None),
                   key=lambda r: r.finished or "")
     if envs:
@@ -115,6 +118,37 @@ def device_environment(device: str, results: Iterable[rs.ProfileResult]) -> Devi
         out.first_run, out.last_run = times[0], times[-1]
     out.runtimes = dict(sorted(out.runtimes.items()))
     return out
+
+
+def _measurement_quality(out: DeviceEnvironment, results: list[rs.ProfileResult]) -> None:
+    """Sessions, rounds, dropped rounds and the widest p50 interval of a device's results."""
+    counted, widest = [], None
+    for r in results:
+        if r.status != rs.OK or r.latency is None:
+            continue
+        lat, sess = r.latency, r.session
+        if sess is None:
+            out.single_runs += 1
+        else:
+            if sess.id not in out.sessions:
+                out.sessions.append(sess.id)
+            counted.append(sess.rounds_counted)
+            out.rounds_dropped += sess.rounds_dropped
+            for k, n in sess.drop_reasons.items():
+                out.drop_reasons[k] = out.drop_reasons.get(k, 0) + n
+            if sess.stopped_by and sess.stopped_by not in out.stopped_by:
+                out.stopped_by.append(sess.stopped_by)
+            out.target_ci = sess.target_ci if out.target_ci is None else out.target_ci
+        if len(lat.p50_ci) == 2 and lat.p50:
+            half = 100.0 * (lat.p50_ci[1] - lat.p50_ci[0]) / 2.0 / lat.p50
+            if widest is None or half > widest[0]:
+                label = (f"{r.artifact.model_id} {r.artifact.format}/{r.artifact.precision}/"
+                         f"{ArtifactId.of_result(r).runtime_label}")
+                widest = (half, label)
+    if counted:
+        out.rounds_min, out.rounds_max = min(counted), max(counted)
+    if widest:
+        out.widest_p50_ci_pct, out.widest_p50_ci_row = round(widest[0], 3), widest[1]
 
 
 def data_provenance(accuracy: list[tuple[Key, str, rs.AccuracyResult]]

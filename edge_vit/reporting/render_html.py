@@ -93,7 +93,8 @@ def _environment(env: S.DeviceEnvironment) -> str:
              ("runs", f"{env.runs} ({env.first_run or '?'} → {env.last_run or '?'})"),
              ("throttled runs", ", ".join(env.throttled_runs) or "none"),
              ("throttling unknown", env.throttle_unknown_runs or None),
-             ("noisy runs", ", ".join(env.noisy_runs) or None)]
+             ("noisy runs", ", ".join(env.noisy_runs) or None),
+             ("measurement", C.measurement_quality(env))]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts
                     if v not in (None, ""))
     return f'<dl class="env environment" data-device="{esc(env.device)}">{items}</dl>'
@@ -183,8 +184,10 @@ def render_html(report: S.Report) -> str:
         f'<section class="warnings">{warnings}</section>'
         f"<nav>Devices: {nav or 'none'}</nav>"
         f'<p class="rule"><b>Pareto rule.</b> {esc(report.pareto_rule)} '
-        "Speedup = p50 of the unpruned baseline (same architecture, format, precision, "
-        "runtime, device) / p50 of the row; brackets combine both p50 CIs. Δ top-1 is the "
+        "Speedup = latency of the unpruned baseline (same architecture, format, precision, "
+        "runtime, device) / latency of the row, from their medians in the same rounds of one "
+        "profile session (geometric mean over rounds, 95% interval); 'tie' when the interval "
+        "holds 1. p50 intervals include the variation between rounds. Δ top-1 is the "
         "change in points vs the baseline artifact in the same runtime, and vs the "
         "baseline's PyTorch fp32 reference, on the same images. Hover a point for details.</p>"
         f"{body}{_provenance(report)}</body></html>\n")

@@ -26,7 +26,8 @@ def _environment(env: S.DeviceEnvironment | None) -> list[str]:
              ("kernel", env.kernel), ("governor", env.governor), ("Python", env.python),
              ("runtimes", ", ".join(f"{k} {v}" for k, v in env.runtimes.items()) or None),
              ("board", ", ".join(f"{k}={v}" for k, v in env.board.items()) or None),
-             ("runs", f"{env.runs} ({env.first_run or '?'} → {env.last_run or '?'})")]
+             ("runs", f"{env.runs} ({env.first_run or '?'} → {env.last_run or '?'})"),
+             ("measurement", C.measurement_quality(env))]
     out = [f"- **{k}**: {_cell(str(v))}" for k, v in facts if v not in (None, "")]
     if env.throttled_runs:
         out.append(f"- **THROTTLED runs ({len(env.throttled_runs)})**: "
@@ -95,8 +96,11 @@ def render_markdown(report: S.Report) -> str:
     if report.warnings:
         out.append("")
     out += ["**Pareto rule.** " + report.pareto_rule, "",
-            "Speedup = p50 of the unpruned baseline (same architecture, format, precision, "
-            "runtime, device) / p50 of the row; the bracket combines both p50 CIs. Δ top-1 is "
+            "Speedup = latency of the unpruned baseline (same architecture, format, "
+            "precision, runtime, device) / latency of the row, from their medians in the same "
+            "rounds of one profile session (geometric mean over rounds, 95% interval); 'tie' "
+            "when the interval holds 1. p50 intervals include the variation between rounds. "
+            "Δ top-1 is "
             "the change in points vs the baseline artifact in the same runtime, and vs the "
             "baseline's PyTorch fp32 reference, on the same images.", ""]
     for device in report.device_names():

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ManifestError
 from ..serialization import from_dict
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"  # 1.1: rounds, paired speedups, measurement quality
 
 # ReportRow.status: the first stage that went wrong, else "ok".
 OK = "ok"
@@ -68,8 +68,13 @@ class ReportRow:
     p90_ms: float | None = None
     p90_ci_low_ms: float | None = None
     p90_ci_high_ms: float | None = None
+    p99_ms: float | None = None
+    rounds: int | None = None  # counted rounds of its profile session (None: a single run)
+    rounds_dropped: int | None = None  # rounds taken while busy/throttled, repeated
+    session_id: str | None = None
     throughput_ips: float | None = None
     peak_rss_mb: float | None = None
+    model_added_mb: float | None = None  # what loading the model added to the process
     mean_power_w: float | None = None
     energy_per_inference_mj: float | None = None
     noisy: bool = False
@@ -88,8 +93,10 @@ class ReportRow:
     baseline_model_id: str | None = None
     baseline_p50_ms: float | None = None
     speedup: float | None = None  # baseline p50 / this p50; > 1 is faster
-    speedup_ci_low: float | None = None  # from the two p50 CIs (conservative)
+    speedup_ci_low: float | None = None  # 95 %: paired rounds, or the two p50 CIs
     speedup_ci_high: float | None = None
+    speedup_method: str | None = None  # "paired rounds" | "p50 intervals (not paired ...)"
+    speedup_resolved: bool | None = None  # False: a tie, the noise cannot order them
     baseline_top1_pct: float | None = None
     drop_vs_baseline_pts: float | None = None  # baseline top-1 - this top-1
     # against the PyTorch fp32 reference of the unpruned architecture
@@ -135,6 +142,17 @@ class DeviceEnvironment:
     noisy_runs: list[str] = field(default_factory=list)
     first_run: str | None = None
     last_run: str | None = None
+    # measurement quality: the sessions behind this device's figures
+    sessions: list[str] = field(default_factory=list)
+    rounds_min: int | None = None  # counted rounds per artifact, fewest and most
+    rounds_max: int | None = None
+    rounds_dropped: int = 0  # over all artifacts
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    stopped_by: list[str] = field(default_factory=list)
+    target_ci: float | None = None
+    widest_p50_ci_pct: float | None = None  # half-width, percent of p50
+    widest_p50_ci_row: str | None = None
+    single_runs: int = 0  # results from one timed block (older edge-vit): interval too narrow
 
 
 @dataclass

@@ -203,21 +203,25 @@ def test_low_accuracy_stays_in_percent(tmp_path):
 
 
 def test_pinned_openvino_precision_joins_matching_accuracy(tmp_path):
+    """A run pinned with --ov-precision is its own result file and its own row, next to the
+    default run (it never overwrites it), and joins the accuracy pinned the same way."""
     d = write_sweep(tmp_path)
     key = (BASE, "openvino", "fp32", "openvino")
     prof = make_profile("laptop", key, *LATENCY["laptop"][key])
     prof.settings.options["ov_precision"] = "f16"
     prof.settings.inference_precision = "f16"
-    write_json_atomic(d["results"] / "laptop" / BASE / "openvino-fp32-openvino.json", prof)
+    write_json_atomic(d["results"] / "laptop" / BASE / "openvino-fp32-openvino-f16.json", prof)
     pinned = make_accuracy(key, 300)
     pinned.inference_precision = "f16"
     write_json_atomic(d["accuracy"] / BASE / "openvino-fp32-openvino-f16.json", pinned)
     rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
-    r = row(rep, "laptop", BASE, "openvino", "openvino")
+    r = row(rep, "laptop", BASE, "openvino", "openvino-f16")
     assert r.ov_precision == "f16" and r.top1_pct == pytest.approx(60.0)
+    default = row(rep, "laptop", BASE, "openvino", "openvino")
+    assert default.ov_precision == "default" and default.top1_pct == pytest.approx(71.8)
     other = row(rep, "laptop", PA, "openvino", "openvino")  # default mode, no accuracy
     assert other.ov_precision == "default" and other.top1_pct is None
-    assert "baseline ran at OpenVINO f16" in other.notes
+    assert other.speedup == pytest.approx(8.0 / 5.5)  # against the default-mode baseline
     assert row(rep, "laptop", BASE, "onnx", "onnxruntime").ov_precision is None
     # the pi5 never ran openvino: its default-mode accuracy is used there, and the pinned
     # one only where a run was pinned the same way
@@ -230,12 +234,11 @@ def test_pinned_run_without_pinned_accuracy_falls_back_with_a_note(tmp_path):
     key = (BASE, "openvino", "fp32", "openvino")
     prof = make_profile("laptop", key, *LATENCY["laptop"][key])
     prof.settings.options["ov_precision"] = "bf16"
-    write_json_atomic(d["results"] / "laptop" / BASE / "openvino-fp32-openvino.json", prof)
+    write_json_atomic(d["results"] / "laptop" / BASE / "openvino-fp32-openvino-bf16.json", prof)
     rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
-    r = row(rep, "laptop", BASE, "openvino", "openvino")
+    r = row(rep, "laptop", BASE, "openvino", "openvino-bf16")
     assert r.top1_pct == pytest.approx(71.8)
     assert "this run pinned bf16" in r.notes
-
 
 
 def test_precision_spellings_compare_equal():
@@ -263,7 +266,8 @@ def test_accuracy_of_the_same_file_joins_other_runtimes(tmp_path):
     for precision in ("fp32", "fp16"):  # TensorRT engines built from one ONNX file
         res = make_profile("laptop", (BASE, "onnx", "fp32", "tensorrt"), 9.0, [8.9, 9.1])
         res.settings.inference_precision = precision
-        write_json_atomic(d["results"] / "laptop" / BASE / f"onnx-{precision}-tensorrt.json", res)
+        write_json_atomic(d["results"] / "laptop" / BASE / f"onnx-fp32-tensorrt-{precision}.json",
+                          res)
     rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
     for precision in ("fp32", "fp16"):  # both engines kept, each with the file's accuracy
         r = row(rep, "laptop", BASE, "onnx", f"tensorrt-{precision}")

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from edge_vit.commands import main
 from edge_vit.errors import UsageError
 from edge_vit.reporting import ReportRow, build_report, read_report, write_report
+from edge_vit.reporting import schema as S
 from edge_vit.reporting.plots import pareto_rows
 from edge_vit.reporting.render_csv import FIELDS, read_csv_rows
 from edge_vit.serialization import to_dict
@@ -64,7 +65,7 @@ def test_csv_and_json_agree_field_by_field(written, report):
 
 def test_json_round_trips_to_the_typed_report(written, report):
     data = json.loads(written["json"].read_text())
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == S.REPORT_SCHEMA_VERSION
     back = read_report(written["json"])
     assert back == report
     assert isinstance(back.rows[0], ReportRow)
