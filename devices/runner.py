@@ -491,8 +491,8 @@ def open_onnxruntime(args):
     opts.log_severity_level = 3
     if args.threads:
         opts.intra_op_num_threads = args.threads
-    spin = bool(getattr(args, "ort_spin", False))
-    if not spin:  # idle workers sleep: a block's spinning never eats into the next one's CPU
+    spin = bool(getattr(args, "ort_spin", True))
+    if not spin:  # idle workers sleep instead of spin-waiting (onnxruntime spins by default)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
@@ -563,7 +563,15 @@ def open_openvino(args):
     shape = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
     dtype = {"f32": "float32", "f16": "float16"}.get(port.get_element_type().to_string(),
                                                      port.get_element_type().to_string())
-    return Backend("openvino", version, lambda x: request.infer({0: x}), lambda x: x, shape,
+    tensor_cls = getattr(openvino, "Tensor", None)
+    if tensor_cls is None:  # releases before 2023.1
+        from openvino.runtime import Tensor as tensor_cls
+
+    def prepare(x):  # the input tensor is set once, as benchmark_app does; each run infers
+        request.set_input_tensor(tensor_cls(x))
+        return None
+
+    return Backend("openvino", version, lambda _: request.infer(), prepare, shape,
                    dtype, device=args.ov_device, threads=options.get("inference_num_threads"),
                    precision=OV_PRECISIONS.get(actual, actual), options=options)
 
@@ -1165,8 +1173,8 @@ UNIT_DEFAULTS = {"artifact": None, "format": None, "runtime": "auto", "precision
                  "ov_precision": "default", "ort_provider": "CPU", "no_xnnpack": False,
                  "input_shape": None, "input_layout": "auto", "batch": None,
                  "timm_model": None, "timm_kwargs": None, "input": "random"}
-SETTING_DEFAULTS = {"threads": None, "warmup": 10, "warmup_seconds": 0.1,
-                    "block_seconds": 0.2, "min_iterations": 10, "seed": 0, "ort_spin": False}
+SETTING_DEFAULTS = {"threads": None, "warmup": 10, "warmup_seconds": 0.05,
+                    "block_seconds": 0.1, "min_iterations": 10, "seed": 0, "ort_spin": True}
 
 
 def read_plan(path):
@@ -1737,8 +1745,8 @@ def build_parser():
     p.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
     p.add_argument("--lock-timeout", type=float, default=600.0)
     p.add_argument("--pin", help="CPU affinity, e.g. 0,1 or 2-3")
-    p.add_argument("--ort-spin", action="store_true",
-                   help="let onnxruntime's idle threads spin (its default; off here)")
+    p.add_argument("--no-ort-spin", dest="ort_spin", action="store_false",
+                   help="onnxruntime's idle worker threads sleep instead of spin-waiting")
     p.add_argument("--timm-model", help="--format pytorch: timm model name (random init)")
     p.add_argument("--timm-kwargs", help='--format pytorch: JSON, e.g. {"img_size": 32}')
 

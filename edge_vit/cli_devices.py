@@ -110,9 +110,9 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--target-ci", type=float, default=0.02, show_default=True,
               help="Stop when every p50 95% interval is within ± this share of its p50 "
                    "(0.02 = ±2 %); 0: always run --max-rounds rounds.")
-@click.option("--max-seconds", type=float, default=600.0, show_default=True,
+@click.option("--max-seconds", type=float, default=180.0, show_default=True,
               help="Time budget of the whole session (at least two counted rounds run).")
-@click.option("--block-seconds", type=float, default=0.2, show_default=True,
+@click.option("--block-seconds", type=float, default=0.1, show_default=True,
               help="One artifact's timed block in each round.")
 @click.option("--min-iterations", type=int, default=10, show_default=True,
               help="Timed iterations per block, at least.")
@@ -121,9 +121,10 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--pin", help="CPU affinity of the runner on the device, e.g. 0,1 or 2-3.")
 @click.option("--busy-cores", type=float, default=0.25, show_default=True,
               help="Drop (and repeat) a block while other processes use more CPUs than this.")
-@click.option("--ort-spin", is_flag=True,
-              help="Let onnxruntime's idle threads spin-wait (its default; off for "
-                   "measurement, see the README).")
+@click.option("--ort-spin/--no-ort-spin", default=True, show_default=True,
+              help="onnxruntime's spin-waiting worker threads (its default: on). Every "
+                   "model is unloaded before the next is timed, so no spinning outlives "
+                   "its own block either way.")
 @click.option("--ov-device", default="CPU", show_default=True, help="OpenVINO device.")
 @click.option("--ov-precision", type=click.Choice(["default", "f32", "bf16", "f16"]),
               default="default", show_default=True,

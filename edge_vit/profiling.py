@@ -54,17 +54,17 @@ class ProfileSettings:
 
     threads: int | None = None
     warmup: int = 10  # iterations after each fresh load, at least ...
-    warmup_seconds: float = 0.1  # ... and at least this long
+    warmup_seconds: float = 0.05  # ... and at least this long
     min_iterations: int = 10  # per timed block, at least
-    block_seconds: float = 0.2  # one unit's timed block in a round
+    block_seconds: float = 0.1  # one unit's timed block in a round
     rounds: int = 5  # counted rounds per unit before the stopping rule may stop
     max_rounds: int = 30  # rounds after the warm-up round, at most
     target_ci: float = 0.02  # stop when every p50 interval is within +-2 % ...
-    max_seconds: float = 600.0  # ... or when the whole session would pass this
+    max_seconds: float = 180.0  # ... or when the whole session would pass this
     busy_cores: float = 0.25  # a block during which other processes used more is dropped
     max_steal_pct: float = 5.0  # ... and one with more hypervisor steal
     pin: str | None = None  # CPU affinity of the runner, e.g. "0,1"
-    ort_spin: bool = False  # onnxruntime's spin-waiting threads (off: see README)
+    ort_spin: bool = True  # onnxruntime's own default; a unit is unloaded before the next
     seed: int = 0
     runtimes: tuple[str, ...] | None = None  # restrict to these
     ov_device: str = "CPU"

@@ -15,10 +15,17 @@ Method (the README's "How latency is measured" says why each part is there):
   deltas minus the runner's own CPU time), with more than ``max_steal_pct`` hypervisor steal,
   or while the board throttled, is dropped: kept in the result with its reason, not counted,
   and the session runs more rounds (up to ``max_rounds`` and the time budget).
+* A runner process whose artifacts (at least three) all ran more than 1.15x their own session
+  medians together was caught in a *slow spell* of the machine that /proc/stat cannot show
+  (the hypervisor's scheduling: on the 2-vCPU VM this was built on, spells of 1-30 s make
+  two-thread runtimes 1.5-1.7x slower and leave one-thread ones alone). Its blocks are dropped
+  and repeated like busy ones; this is re-decided every round as the medians settle.
 * After each round the stopping rule is checked: stop when every unit has at least
   ``rounds`` counted rounds and its p50 interval's half-width is at most ``target_ci`` of its
-  p50; or when ``max_rounds`` rounds ran; or when the next round would overrun
-  ``max_seconds`` (never before two counted rounds, so there is an interval).
+  p50; or when every unit has ``max_rounds`` counted rounds; or when the next round would
+  overrun ``max_seconds`` of time spent on counted blocks (never before two counted rounds,
+  so there is an interval). Dropped rounds are repeated on top of that, up to twice
+  ``max_rounds`` rounds in all and ``max_seconds`` spent on dropped blocks.
 * Each finished round is written atomically under ``<results>/<device>/sessions/<id>/``; an
   interrupted session (Ctrl-C, a lost device) resumes from its last finished round when the
   same units are profiled with the same settings again. A finished session keeps one
@@ -62,6 +69,9 @@ UNIT_MARK = "edge-vit-runner: unit-"  # devices/runner.py UNIT_MARK
 NOISY_HALF_WIDTH = 0.05  # a p50 interval wider than +-5 % makes the figure "noisy"
 NOISY_TAIL_RATIO = 3.0
 MIN_ROUNDS_FOR_BUDGET = 2  # the time budget never stops a session before this many rounds
+REPEAT_FACTOR = 2  # dropped rounds are repeated until 2x max_rounds rounds / 2x max_seconds
+SPELL_MIN_UNITS = 3  # a slow spell is seen in at least this many artifacts of one process ...
+SPELL_RATIO = 1.15  # ... running together this much slower than their own medians
 STOP_CHECK_RESAMPLES = 500
 MAX_ITERATIONS = 100_000
 HOT_C = 80.0
@@ -399,24 +409,73 @@ class MeasurementSession:
             out[u.index] = summary.half_width(50.0) if summary else None
         return out
 
+    def _mark_spells(self) -> None:
+        """Re-decide, over every round so far, which runner processes ran during a slow spell
+        of the machine: all (at least ``SPELL_MIN_UNITS``) artifacts of one process together
+        more than ``SPELL_RATIO`` slower than their own session medians. /proc/stat cannot see
+        such a spell (the hypervisor's scheduling, another tenant); several independent
+        artifacts slowing at once, back to back, can. Their blocks are dropped and repeated
+        like busy ones. Decided again each round: each artifact's median moves as rounds come."""
+        typical = {}
+        for u in self._active():
+            meds = [x.p50 for x in u.records if x.round > 0 and x.p50
+                    and (x.status == rs.COUNTED or _is_spell(x))]
+            if meds:
+                typical[u.index] = statistics.median(meds)
+        groups: dict[tuple, list[tuple[_Unit, rs.RoundRecord]]] = {}
+        for u in self._active():
+            for x in u.records:
+                if x.round > 0 and x.process and (x.status == rs.COUNTED or _is_spell(x)):
+                    groups.setdefault((x.round, x.process), []).append((u, x))
+        for members in groups.values():
+            ratios = [x.p50 / typical[u.index] for u, x in members if typical.get(u.index)]
+            slow = (len(ratios) >= SPELL_MIN_UNITS
+                    and statistics.median(ratios) > SPELL_RATIO)
+            for _, x in members:
+                if slow:
+                    x.status = rs.DROPPED
+                    x.reason = (f"slow spell: the {len(ratios)} artifacts of this runner "
+                                f"process ran {statistics.median(ratios):.2f}x their own "
+                                f"medians together (the machine, not one artifact)")
+                elif _is_spell(x):
+                    x.status, x.reason = rs.COUNTED, None
+
+    def _effective_seconds(self) -> float:
+        """Session time that bought counted blocks: a round's seconds times the share of its
+        blocks that counted (dropped rounds are repeated without eating the budget)."""
+        total = 0.0
+        for x in self.rounds:
+            r = x["round"]
+            recs = [rec for u in self.units for rec in u.records if rec.round == r]
+            share = 1.0 if r == 0 or not recs else \
+                sum(rec.status == rs.COUNTED for rec in recs) / len(recs)
+            total += (x.get("seconds") or 0.0) * share
+        return total
+
     def _stop_reason(self) -> str | None:
         s = self.settings
         active = self._active()
         if not active:
             return "every unit failed"
+        self._mark_spells()
         ran = len(self.rounds) - 1  # rounds after the warm-up round
-        if ran >= 1:
-            counted = [len(u.with_status(rs.COUNTED)) for u in active]
-            if s.target_ci > 0 and min(counted) >= s.rounds:  # target 0: run max_rounds
-                widths = self._widths().values()
-                if all(w is not None and w <= s.target_ci for w in widths):
-                    return "target"
-        if ran >= s.max_rounds:
+        counted = [len(u.with_status(rs.COUNTED)) for u in active]
+        if ran >= 1 and s.target_ci > 0 and min(counted) >= s.rounds:  # target 0: run max
+            widths = self._widths().values()
+            if all(w is not None and w <= s.target_ci for w in widths):
+                return "target"
+        if min(counted) >= s.max_rounds:
             return "max rounds"
         elapsed = sum(x.get("seconds") or 0.0 for x in self.rounds)
         typical = statistics.median([x.get("seconds") or 0.0 for x in self.rounds])
-        if ran >= MIN_ROUNDS_FOR_BUDGET and elapsed + typical > s.max_seconds:
+        if min(counted) >= MIN_ROUNDS_FOR_BUDGET and \
+                self._effective_seconds() + typical > s.max_seconds:
             return "time budget"
+        # dropped rounds are repeated, but a bounded number of times: at most max_seconds
+        # spent on dropped blocks, at most REPEAT_FACTOR x max_rounds rounds
+        if ran >= REPEAT_FACTOR * s.max_rounds or \
+                elapsed - self._effective_seconds() >= s.max_seconds:
+            return "repeat limit (the machine stayed busy)"
         return None
 
     def _progress(self, r: int, seconds: float) -> None:
@@ -425,6 +484,7 @@ class MeasurementSession:
             self.say(f"  round 0 (warm-up, calibration): {len(active)} unit(s), "
                      f"{seconds:.1f} s")
             return
+        self._mark_spells()
         recs = [x for u in active for x in u.records if x.round == r]
         dropped = [x for x in recs if x.status == rs.DROPPED]
         widths = {i: w for i, w in self._widths().items() if w is not None}
@@ -438,6 +498,7 @@ class MeasurementSession:
 
     # -- results --------------------------------------------------------------------------------
     def _write_results(self, complete: bool) -> list[rs.ProfileResult]:
+        self._mark_spells()
         out = []
         for u in self.units:
             res = self._result(u, complete)
@@ -609,6 +670,10 @@ class MeasurementSession:
         if not complete:
             out.append("the session was cut short; profiling again resumes it")
         return out
+
+
+def _is_spell(rec: rs.RoundRecord) -> bool:
+    return rec.status == rs.DROPPED and (rec.reason or "").startswith("slow spell")
 
 
 def _reason_kind(reason: str | None) -> str:

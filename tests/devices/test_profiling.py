@@ -22,8 +22,10 @@ from edge_vit.profiling import (
     profile,
 )
 
+# busy_cores: never drop a block for what else runs on the CI machine (test_session tests that)
 FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02,
-                       rounds=2, max_rounds=2, target_ci=0.0, max_seconds=120, threads=1)
+                       rounds=2, max_rounds=2, target_ci=0.0, max_seconds=120, threads=1,
+                       busy_cores=1000.0)
 
 
 def _check_ok(res: rs.ProfileResult, rounds: int = 2):
@@ -196,3 +198,46 @@ def test_skip_existing_keeps_results_measured_the_same_way(tiny_artifacts, tmp_p
     assert remeasured[0].settings.options["requested"]["min_iterations"] == 12
     assert remeasured[0].settings.min_iterations >= 12  # the calibrated block size
     assert again[0].started != remeasured[0].started and again[0].session.complete
+
+
+def test_a_session_over_ssh_feeds_the_report_paired_rounds(sshd, tiny_artifacts, tmp_path):
+    """End to end over the loopback SSH device: three tiny artifacts (ONNX, OpenVINO IR,
+    TFLite) and a pruned ONNX variant of the same architecture, measured in one session of
+    rounds; the report takes its intervals and the pruned model's speedup from those rounds."""
+    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.reporting import build_report, write_report
+    from edge_vit.reporting import columns as C
+
+    kwargs = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
+    pruned = run_export(ExportOptions(model="deit_tiny_patch16_224", model_kwargs=kwargs,
+                                      prune="heads=0.34,mlp=0.5", formats=("onnx",),
+                                      out_root=tmp_path / "art", model_id="tiny-cut"))
+    entries = [e for e in collect_artifacts([tiny_artifacts]) if e.record.precision == "fp32"]
+    entries += collect_artifacts([pruned.manifest_path.parent])
+    assert len(entries) == 4
+    settings = ProfileSettings(**{**FAST.__dict__, "rounds": 3, "max_rounds": 3})
+    config = sshd.device_config(name="loopback", python=sys.executable,
+                                workdir=str(tmp_path / "remote"))
+    with open_device(config) as device:
+        results = profile(device, entries, settings, tmp_path / "results")
+    assert len(results) == 6 and len({r.session.id for r in results}) == 1
+    for r in results:
+        _check_ok(r, rounds=3)
+    report = build_report([tiny_artifacts, pruned.manifest_path.parent], tmp_path / "results",
+                          tmp_path / "results" / "accuracy")
+    rows = [r for r in report.rows if r.device == "loopback" and r.p50_ms]
+    assert len(rows) == 6
+    for r in rows:
+        assert r.rounds == 3 and r.rounds_dropped == 0 and r.session_id == results[0].session.id
+        assert r.p50_ci_low_ms <= r.p50_ms <= r.p50_ci_high_ms
+    cut = next(r for r in rows if r.model_id == "tiny-cut" and r.runtime == "onnxruntime")
+    assert cut.baseline_model_id == "tiny" and cut.speedup_method == "paired rounds"
+    assert cut.speedup_ci_low <= cut.speedup <= cut.speedup_ci_high
+    assert cut.speedup_resolved is not None
+    env = report.environment("loopback")
+    assert env.sessions == [results[0].session.id] and env.rounds_min == env.rounds_max == 3
+    line = C.measurement_quality(env)
+    assert "3 counted rounds per artifact (stopped by: max rounds" in line
+    assert "widest p50 interval ±" in line
+    html = write_report(report, tmp_path / "report")["html"].read_text()
+    assert "measurement" in html and "paired" in html

@@ -17,7 +17,9 @@ from edge_vit import results as rs
 from edge_vit.measurement.session import _culprit, _Unit
 from edge_vit.profiling import ProfileSettings, collect_artifacts, profile
 
-FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, threads=1)
+# busy_cores: only the busy-machine test below lets a block be dropped for other processes
+FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, threads=1,
+            busy_cores=1000.0)
 
 
 def _local(tmp_path):
@@ -74,8 +76,8 @@ def test_rounds_are_interleaved_in_a_seeded_shuffled_order(tiny_artifacts, tmp_p
 def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
     """Another process keeps a CPU busy for the whole session: every block is dropped with
     its reason, never averaged in silently, and the result says so."""
-    settings = ProfileSettings(**{**FAST, "block_seconds": 0.2}, rounds=2, max_rounds=3,
-                               target_ci=0.0, runtimes=("onnxruntime",))
+    settings = ProfileSettings(**{**FAST, "block_seconds": 0.2, "busy_cores": 0.25}, rounds=2,
+                               max_rounds=3, target_ci=0.0, runtimes=("onnxruntime",))
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         with _local(tmp_path) as device:
@@ -84,10 +86,12 @@ def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
         hog.kill()
         hog.wait()
     dropped = [r for r in res.rounds if r.status == rs.DROPPED]
-    assert len(dropped) == 3 and all(r.reason.startswith("busy: other processes used")
+    # repeated, but a bounded number of times: twice max_rounds rounds in all
+    assert len(dropped) == 6 and all(r.reason.startswith("busy: other processes used")
                                      for r in dropped)
     assert all(r.cpu_other_cores > settings.busy_cores for r in dropped)
-    assert res.session.rounds_dropped == 3 and res.session.drop_reasons == {"busy": 3}
+    assert res.session.rounds_dropped == 6 and res.session.drop_reasons == {"busy": 6}
+    assert res.session.stopped_by.startswith("repeat limit")
     assert res.latency.noisy and "no quiet round" in res.latency.noise_reason
     assert any("no counted round" in n for n in res.notes)
 
@@ -151,3 +155,26 @@ def test_a_crash_is_pinned_on_the_unit_that_was_running():
              "edge-vit-runner: unit-start 0\nSegmentation fault\n")
     assert _culprit(marks, units[:2]) is units[0]
     assert _culprit("Traceback: numpy missing\n", units) is None
+
+
+def test_a_slow_spell_of_the_whole_process_is_dropped():
+    """Three artifacts of one runner process all ~1.6x slower than their own medians in one
+    round: the machine was slow, not an artifact; a lone slow artifact is kept."""
+    from types import SimpleNamespace
+
+    from edge_vit.measurement.session import MeasurementSession
+
+    session = MeasurementSession.__new__(MeasurementSession)
+    session.units = []
+    for i, base in enumerate((1.0, 2.0, 0.5)):
+        u = _Unit(i, SimpleNamespace(options={}, runtime="onnxruntime"), None, None)
+        for r in range(1, 9):
+            slow = 1.6 if r == 4 else (1.7 if (r == 6 and i == 0) else 1.0)
+            u.records.append(rs.RoundRecord(round=r, p50=base * slow * (1 + 0.01 * (r % 3)),
+                                            process=1000 + r))
+        session.units.append(u)
+    session._mark_spells()
+    for u in session.units:
+        r4 = next(x for x in u.records if x.round == 4)
+        assert r4.status == rs.DROPPED and r4.reason.startswith("slow spell: the 3 artifacts")
+        assert all(x.status == rs.COUNTED for x in u.records if x.round != 4)

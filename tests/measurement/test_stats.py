@@ -130,3 +130,27 @@ def test_summary_only_rounds_use_their_figures():
     lo, hi = s.intervals[50.0]
     assert lo < s.percentiles[50.0] < hi and s.percentiles[50.0] == pytest.approx(2.009, abs=1e-3)
     assert s.method == stats.SUMMARY_METHOD
+
+
+def test_trimmed_interval_is_the_t_interval_without_trimming_and_resists_outliers():
+    values = [0.1, 0.12, 0.09, 0.11]  # fewer than 5: nothing to trim
+    mean, (lo, hi) = stats.trimmed_interval(values)
+    m, (tlo, thi) = stats.geometric_interval([math.exp(v) for v in values])
+    assert mean == pytest.approx(math.log(m)) and (lo, hi) == pytest.approx(
+        (math.log(tlo), math.log(thi)))
+    steady = [0.20 + 0.001 * (i % 5) for i in range(20)]
+    spells = steady[:17] + [0.9, 1.1, 0.8]  # three rounds caught in a slow spell
+    trimmed, (lo, hi) = stats.trimmed_interval(spells)
+    assert trimmed == pytest.approx(0.202, abs=0.001) and lo < trimmed < hi < 0.21
+    plain, _ = stats.trimmed_interval(spells, trim=0.0)
+    assert plain > 0.3  # the untrimmed mean is dragged by the three rounds
+
+
+def test_paired_ratio_is_not_moved_by_a_few_slow_spells():
+    rng = np.random.default_rng(2)
+    a = {k: 10.0 * (1 + 0.01 * rng.standard_normal()) for k in range(20)}
+    b = {k: 8.0 * (1 + 0.01 * rng.standard_normal()) for k in range(20)}
+    for k in (3, 11, 17):  # only b was caught in a 1.6x slow spell in these rounds
+        b[k] *= 1.6
+    pr = stats.paired_ratio(a, b)
+    assert pr.ratio == pytest.approx(1.25, rel=0.01) and pr.resolved and pr.low > 1.2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from edge_vit import results as rs
 from edge_vit.errors import UsageError
 from edge_vit.reporting import build_report
+from edge_vit.reporting import columns as C
 from edge_vit.reporting import schema as S
 from edge_vit.serialization import write_json_atomic
 from tests.reporting.sweep import (
@@ -272,3 +274,56 @@ def test_accuracy_of_the_same_file_joins_other_runtimes(tmp_path):
     for precision in ("fp32", "fp16"):  # both engines kept, each with the file's accuracy
         r = row(rep, "laptop", BASE, "onnx", f"tensorrt-{precision}")
         assert r.top1_pct is not None and "measured in onnxruntime" in r.notes
+
+
+def _with_rounds(res, medians: list[float], session: str = "s1"):
+    """Give a constructed result the per-round medians of a profile session."""
+    res.session = rs.SessionInfo(id=session, units=2, rounds_run=len(medians),
+                                 rounds_counted=len(medians), rounds_dropped=0)
+    res.rounds = [rs.RoundRecord(round=i + 1, count=10, p50=m) for i, m in enumerate(medians)]
+    return res
+
+
+def test_paired_rounds_decide_speedup_and_dominance(tmp_path):
+    """The machine's speed swings ±15 % from round to round, so the two p50 intervals overlap
+    and, unpaired, nothing could be decided; in the same rounds the pruned model is always
+    1.25x faster: the speedup is resolved and it dominates the baseline."""
+    d = write_sweep(tmp_path)
+    machine = [1.0, 1.15, 0.88, 1.1, 0.92, 1.05, 0.95, 1.12]
+    for model, scale, correct in ((BASE, 10.0, 360), (PA, 8.0, 360)):
+        key = (model, "onnx", "fp32", "onnxruntime")
+        res = make_profile("laptop", key, scale, [scale * 0.85, scale * 1.2])
+        meds = [scale * m * (1 + 0.002 * (i % 3)) for i, m in enumerate(machine)]
+        write_json_atomic(d["results"] / "laptop" / model / "onnx-fp32-onnxruntime.json",
+                          _with_rounds(res, meds))
+        write_json_atomic(d["accuracy"] / model / "onnx-fp32-onnxruntime.json",
+                          make_accuracy(key, correct))
+    rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    base = row(rep, "laptop", BASE, "onnx", "onnxruntime")
+    pa = row(rep, "laptop", PA, "onnx", "onnxruntime")
+    assert pa.p50_ci_high_ms > base.p50_ci_low_ms  # overlapping intervals ...
+    assert pa.speedup_method == "paired rounds" and pa.speedup_resolved  # ... resolved, paired
+    assert pa.speedup == pytest.approx(1.25, rel=0.01)
+    assert 1.22 < pa.speedup_ci_low < pa.speedup_ci_high < 1.28
+    assert base.pareto == "dominated" and base.dominated_by == pa.label
+    assert pa.rounds == 8 and pa.session_id == "s1"
+    assert "1.25× [" in C.speedup(pa) and "tie" not in C.speedup(pa)
+
+
+def test_unresolved_paired_rounds_are_a_tie(tmp_path):
+    d = write_sweep(tmp_path)
+    for model, meds in ((BASE, [10.0, 10.4, 9.7, 10.1]), (PA, [10.1, 10.0, 10.2, 9.8])):
+        key = (model, "onnx", "fp32", "onnxruntime")
+        res = make_profile("laptop", key, 10.0, [9.9, 10.1])
+        write_json_atomic(d["results"] / "laptop" / model / "onnx-fp32-onnxruntime.json",
+                          _with_rounds(res, meds))
+        write_json_atomic(d["accuracy"] / model / "onnx-fp32-onnxruntime.json",
+                          make_accuracy(key, 360))
+    rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    pa = row(rep, "laptop", PA, "onnx", "onnxruntime")
+    assert pa.speedup_resolved is False and C.speedup(pa).endswith(" tie")
+    base = row(rep, "laptop", BASE, "onnx", "onnxruntime")
+    assert {base.pareto, pa.pareto} == {"tied"}  # neither is faster beyond the noise
+    env = rep.environment("laptop")
+    assert env.sessions == ["s1"] and env.rounds_min == 4
+    assert "counted rounds per artifact" in C.measurement_quality(env)
