@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import platform
 import statistics
 import subprocess
@@ -132,6 +133,8 @@ def repetition(name: str, artifacts: Path, work: Path, hog_seconds: float | None
         "stop2": sorted({r.session.stopped_by for r in second}),
         "dropped1": dropped, "shift": _median([b[k].latency.p50 / a[k].latency.p50
                                                for k in common]),
+        "shift_rms": math.sqrt(statistics.fmean(
+            [math.log(b[k].latency.p50 / a[k].latency.p50) ** 2 for k in common])),
         "outside": [(k, a[k].latency.p50_ci, b[k].latency.p50) for k, ok in
                     zip(common, inside, strict=True) if not ok]}
 
@@ -172,7 +175,8 @@ def main() -> None:
           f"{len(__import__('os').sched_getaffinity(0))} CPUs, flags {' '.join(flags)}")
     print(f"# settings: rounds>={s.rounds} max_rounds={s.max_rounds} target_ci={s.target_ci} "
           f"max_seconds={s.max_seconds:g} block={s.block_seconds:g}s "
-          f"warmup={s.warmup}/{s.warmup_seconds:g}s busy_cores={s.busy_cores}")
+          f"warmup={s.warmup}/{s.warmup_seconds:g}s busy_cores={s.busy_cores} "
+          f"session_sd={s.session_sd}")
     reps = []
     stamp = time.strftime("%H%M%S")
     for name, hog in (("idle1", False), ("idle2", False), ("hog", True)):
@@ -210,7 +214,8 @@ def _print(r: dict) -> None:
     print(f"(d) wall time: first {r['t1']:.1f} s ({r['rounds1']} rounds, stopped by "
           f"{', '.join(r['stop1'])}; {r['dropped1']} blocks dropped), second {r['t2']:.1f} s "
           f"({r['rounds2']} rounds, {', '.join(r['stop2'])}); median second/first p50 "
-          f"{r['shift']:.3f}")
+          f"{r['shift']:.3f}, rms {_pct(r['shift_rms'])} (a per-session error sd of about "
+          f"{_pct(r['shift_rms'] / math.sqrt(2))})")
     for k, ci, p50 in r["outside"]:
         print(f"    outside: {' '.join(k)}: first [{ci[0]:.4f}, {ci[1]:.4f}], second {p50:.4f}")
 

@@ -612,8 +612,9 @@ class MeasurementSession:
     def _latency(self, u: _Unit, used: list[rs.RoundRecord], summary: stats.RoundsSummary,
                  notes: list[str]) -> rs.LatencyStats:
         p = summary.percentiles
-        ci = {q: [round(v, 6) for v in summary.intervals[q]] if q in summary.intervals else []
-              for q in stats.QUANTILES}
+        sd = self.settings.session_sd  # what one session cannot see: see stats.widen
+        ci = {q: [round(v, 6) for v in stats.widen(p[q], summary.intervals[q], sd)]
+              if q in summary.intervals else [] for q in stats.QUANTILES}
         batch = int(u.facts.get("batch") or 1)
         throughput = None
         if u.native:
@@ -633,7 +634,7 @@ class MeasurementSession:
                                  float(values.min()), float(values.max()))
             count, p95 = len(values), float(np.percentile(values, 95))
         reasons = []
-        half = summary.half_width(50.0)
+        half = (ci[50.0][1] - ci[50.0][0]) / 2.0 / p[50.0] if ci[50.0] and p[50.0] else None
         if half is None:
             reasons.append(f"only {summary.rounds} round: no interval")
         elif half > NOISY_HALF_WIDTH:
@@ -651,7 +652,9 @@ class MeasurementSession:
             throughput_ips=round(throughput, 4) if throughput else
             round(batch * 1000.0 / mean, 3) if mean > 0 else None,
             total_seconds=round(sum(x.count * (x.mean or 0) for x in used) / 1000.0, 4),
-            ci_method=summary.method, rounds=summary.rounds)
+            ci_method=summary.method + (f"; plus ±{1.96 * sd:.1%} for the machine's "
+                                        f"session-to-session spread (session_sd {sd:g})"
+                                        if sd else ""), rounds=summary.rounds)
 
     def _session_notes(self, u: _Unit, summary: stats.RoundsSummary, complete: bool
                        ) -> list[str]:

@@ -23,6 +23,12 @@ moment of the machine), so every interval here treats the round as the unit of r
   make two-thread runtimes 1.5-1.7x slower) are trimmed instead of dragging the mean. The
   comparison is *resolved* when the interval excludes 1, else it is a tie: the noise cannot
   order the two.
+* **Between sessions.** However many rounds a session runs, it sees one stretch of the
+  machine's life, and the machine's speed moves between sessions too (on the 2-vCPU VM:
+  1.1 % sd, 2 % shifts of every artifact at once from one session to the next, beyond what
+  the rounds predict). :func:`widen` adds that spread (``session_sd``) to the percentile
+  intervals in quadrature; the stopping rule looks at what more rounds can shrink, without
+  it. Paired ratios need no such term: a shift of the whole machine cancels in them.
 * **Summary-only rounds** (a native tool such as trtexec reports percentiles, not samples):
   the estimate is the geometric mean of the per-round figures with the t-interval of their
   logs.
@@ -225,6 +231,22 @@ def summarize_rounds(rounds: Sequence[Sequence[float]], qs: Sequence[float] = QU
         hi = p + f * max(0.0, float(hi_q[i]) - p)
         intervals[q] = (max(lo, 0.0), hi)
     return RoundsSummary(n_rounds, int(lengths.sum()), est, intervals, BOOTSTRAP_METHOD)
+
+
+def widen(point: float, interval: tuple[float, float], session_sd: float,
+          level: float = LEVEL) -> tuple[float, float]:
+    """Add a between-session term to an interval from one session's rounds. However many
+    rounds a session runs, it sees one stretch of the machine's life; how the machine's speed
+    moves from one session to the next (measured 1.1 % sd on the 2-vCPU VM, see
+    benchmarks/reproducibility.py) is added in quadrature on the log scale."""
+    if not session_sd or point <= 0:
+        return interval
+    z = Z975 if level == LEVEL else _normal_quantile(1.0 - (1.0 - level) / 2.0)
+    extra = (z * session_sd) ** 2
+    lo, hi = interval
+    down = math.sqrt(math.log(point / lo) ** 2 + extra) if lo > 0 else float("inf")
+    up = math.sqrt(math.log(hi / point) ** 2 + extra)
+    return (point * math.exp(-down) if lo > 0 else 0.0, point * math.exp(up))
 
 
 def summarize_round_figures(per_round: Sequence[Mapping[float, float]],

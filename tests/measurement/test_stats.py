@@ -154,3 +154,13 @@ def test_paired_ratio_is_not_moved_by_a_few_slow_spells():
         b[k] *= 1.6
     pr = stats.paired_ratio(a, b)
     assert pr.ratio == pytest.approx(1.25, rel=0.01) and pr.resolved and pr.low > 1.2
+
+
+def test_widen_adds_the_between_session_spread_in_quadrature():
+    lo, hi = stats.widen(10.0, (9.9, 10.1), 0.01)
+    assert math.log(10.0 / lo) == pytest.approx(math.hypot(math.log(10 / 9.9), 0.0196), rel=1e-3)
+    assert math.log(hi / 10.0) == pytest.approx(math.hypot(math.log(10.1 / 10), 0.0196), rel=1e-3)
+    assert stats.widen(10.0, (9.9, 10.1), 0.0) == (9.9, 10.1)
+    lo, hi = stats.widen(10.0, (10.0, 10.0), 0.01)  # no spread in the rounds: the term alone
+    assert (lo, hi) == (pytest.approx(10.0 * math.exp(-0.0196), rel=1e-3),
+                        pytest.approx(10.0 * math.exp(0.0196), rel=1e-3))
