@@ -111,7 +111,7 @@ def deploy(artifacts, device_name, inventory, formats):
               help="Stop when every p50 95% interval from the rounds is within ± this share "
                    "of its p50 (0.02 = ±2 %; --session-sd is added after); 0: always run "
                    "--max-rounds rounds.")
-@click.option("--max-seconds", type=float, default=180.0, show_default=True,
+@click.option("--max-seconds", type=float, default=150.0, show_default=True,
               help="Time budget of the whole session (at least two counted rounds run).")
 @click.option("--block-seconds", type=float, default=0.1, show_default=True,
               help="One artifact's timed block in each round.")

@@ -40,7 +40,7 @@ from .cli import _kv_pairs, console, err_console, main
 @click.option("--target-ci", type=float, help="Profiling: stop when every p50 interval is "
               "within ± this share (default 0.02).")
 @click.option("--max-seconds", type=float, help="Profiling: time budget of each device's "
-              "session (default 600).")
+              "session, counted blocks (default 150).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
 def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, finetune,
           finetune_data, formats, precisions, devices, inventory, data, labels, limit,

@@ -60,7 +60,7 @@ class ProfileSettings:
     rounds: int = 5  # counted rounds per unit before the stopping rule may stop
     max_rounds: int = 30  # rounds after the warm-up round, at most
     target_ci: float = 0.02  # stop when every p50 interval is within +-2 % ...
-    max_seconds: float = 180.0  # ... or when the whole session would pass this
+    max_seconds: float = 150.0  # ... or when counted blocks have taken this long
     busy_cores: float = 0.25  # a block during which other processes used more is dropped
     max_steal_pct: float = 5.0  # ... and one with more hypervisor steal
     # the machine's session-to-session spread (sd, relative) that no session can see, added
