@@ -28,7 +28,10 @@ moment of the machine), so every interval here treats the round as the unit of r
   1.1 % sd, 2 % shifts of every artifact at once from one session to the next, beyond what
   the rounds predict). :func:`widen` adds that spread (``session_sd``) to the percentile
   intervals in quadrature; the stopping rule looks at what more rounds can shrink, without
-  it. Paired ratios need no such term: a shift of the whole machine cancels in them.
+  it. In a paired ratio the shift of the whole machine cancels, but not all of it: two
+  artifacts do not answer a change of the machine alike (measured: speedups moved 0.6 % sd
+  between sessions where p50s moved 1.1 %), so paired intervals add ``RATIO_SESSION_SHARE``
+  (half) of ``session_sd``.
 * **Summary-only rounds** (a native tool such as trtexec reports percentiles, not samples):
   the estimate is the geometric mean of the per-round figures with the t-interval of their
   logs.
@@ -231,6 +234,9 @@ def summarize_rounds(rounds: Sequence[Sequence[float]], qs: Sequence[float] = QU
         hi = p + f * max(0.0, float(hi_q[i]) - p)
         intervals[q] = (max(lo, 0.0), hi)
     return RoundsSummary(n_rounds, int(lengths.sum()), est, intervals, BOOTSTRAP_METHOD)
+
+
+RATIO_SESSION_SHARE = 0.5  # of session_sd, added to paired ratios (see the module text)
 
 
 def widen(point: float, interval: tuple[float, float], session_sd: float,

@@ -290,10 +290,10 @@ def test_paired_rounds_decide_speedup_and_dominance(tmp_path):
     1.25x faster: the speedup is resolved and it dominates the baseline."""
     d = write_sweep(tmp_path)
     machine = [1.0, 1.15, 0.88, 1.1, 0.92, 1.05, 0.95, 1.12]
-    for model, scale, correct in ((BASE, 10.0, 360), (PA, 8.0, 360)):
+    for j, (model, scale, correct) in enumerate(((BASE, 10.0, 360), (PA, 8.0, 360))):
         key = (model, "onnx", "fp32", "onnxruntime")
         res = make_profile("laptop", key, scale, [scale * 0.85, scale * 1.2])
-        meds = [scale * m * (1 + 0.002 * (i % 3)) for i, m in enumerate(machine)]
+        meds = [scale * m * (1 + 0.002 * ((i + j) % 3)) for i, m in enumerate(machine)]
         write_json_atomic(d["results"] / "laptop" / model / "onnx-fp32-onnxruntime.json",
                           _with_rounds(res, meds))
         write_json_atomic(d["accuracy"] / model / "onnx-fp32-onnxruntime.json",
@@ -327,3 +327,19 @@ def test_unresolved_paired_rounds_are_a_tie(tmp_path):
     env = rep.environment("laptop")
     assert env.sessions == ["s1"] and env.rounds_min == 4
     assert "counted rounds per artifact" in C.measurement_quality(env)
+
+
+def test_paired_interval_allows_for_half_the_session_spread():
+    from edge_vit.reporting.compare import Series, compare
+
+    a = S.ReportRow(device="d", model_id="a", format="onnx", precision="fp32", runtime="x",
+                    p50_ms=10.0)
+    b = S.ReportRow(device="d", model_id="b", format="onnx", precision="fp32", runtime="x",
+                    p50_ms=8.0)
+    ma = {k: 10.0 * (1 + 0.003 * (k % 3)) for k in range(1, 9)}
+    mb = {k: 8.0 * (1 + 0.003 * ((k + 1) % 3)) for k in range(1, 9)}
+    bare = compare(a, b, Series("s", ma, 0.0), Series("s", mb, 0.0))
+    allowed = compare(a, b, Series("s", ma, 0.01), Series("s", mb, 0.01))
+    assert bare.ratio == allowed.ratio and bare.method == "paired rounds"
+    assert allowed.low < bare.low and allowed.high > bare.high
+    assert allowed.high / allowed.ratio > 1.0098  # at least 1.96 x 0.5 % above
