@@ -29,9 +29,12 @@ FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_sec
 
 
 def _check_ok(res: rs.ProfileResult, rounds: int = 2):
+    """``rounds``: the rounds every unit must have counted. A unit may count more: a round
+    that another unit lost to a slow spell of the machine is repeated for all (they stay
+    interleaved), and a shared CI machine has such spells."""
     assert res.status == rs.OK, res.error
     lat = res.latency
-    assert lat.rounds == rounds and lat.count >= rounds * FAST.min_iterations
+    assert rounds <= lat.rounds <= 2 * rounds and lat.count >= rounds * FAST.min_iterations
     assert lat.min <= lat.p50 <= lat.p90 <= lat.p99 <= lat.max
     assert lat.p50_ci[0] <= lat.p50 <= lat.p50_ci[1] and lat.ci_method.startswith("two-level")
     assert res.environment.cpu_model and res.environment.cores_logical >= 1
@@ -40,9 +43,16 @@ def _check_ok(res: rs.ProfileResult, rounds: int = 2):
     # every round is kept: the warm-up/calibration round, then the counted ones
     assert [r.status for r in res.rounds][0] == rs.WARMUP
     counted = [r for r in res.rounds if r.status == rs.COUNTED]
-    assert len(counted) == rounds and all(r.count == len(r.times_ms) for r in counted)
+    assert len(counted) == lat.rounds and all(r.count == len(r.times_ms) for r in counted)
     assert len({r.count for r in counted}) == 1  # the block size is fixed after calibration
-    assert res.session.complete and res.session.rounds_counted == rounds
+    assert res.session.complete and res.session.rounds_counted == lat.rounds
+
+
+def _check_session(results: list, rounds: int = 2):
+    """The session stopped when its last unit reached ``rounds`` counted rounds."""
+    for r in results:
+        _check_ok(r, rounds)
+    assert min(r.latency.rounds for r in results) == rounds
 
 
 def test_every_artifact_with_every_runtime_locally(tiny_artifacts, tmp_path):
@@ -53,8 +63,8 @@ def test_every_artifact_with_every_runtime_locally(tiny_artifacts, tmp_path):
     assert pairs == {("onnx", "fp32", "onnxruntime"), ("onnx", "fp32", "openvino"),
                      ("openvino", "fp32", "openvino"), ("openvino", "fp16", "openvino"),
                      ("tflite", "fp32", "litert"), ("tflite", "fp16", "litert")}
+    _check_session(results)
     for r in results:
-        _check_ok(r)
         assert r.device_name == "local" and r.artifact.sha256
     saved = load_results(tmp_path / "results")
     assert len(saved) == 6 and {s.schema_version for s in saved} == {rs.PROFILE_SCHEMA_VERSION}
@@ -93,8 +103,8 @@ def test_deploy_and_profile_over_ssh(sshd, tiny_artifacts, tmp_path):
         assert first.transferred and not again.transferred  # same sha256: nothing re-sent
         results = profile(device, entries, FAST, tmp_path / "results")
     assert {r.artifact.format for r in results} == {"onnx", "openvino", "tflite"}
+    _check_session(results)
     for r in results:
-        _check_ok(r)
         assert r.device_kind == "ssh" and r.device_name == "loopback"
     assert (tmp_path / "remote" / "artifacts" / "tiny" / "openvino").is_dir()
 
@@ -178,8 +188,7 @@ def test_device_dying_mid_session_keeps_its_rounds_and_resumes(sshd_factory, tin
                           progress=resumed.append)
     assert any("resuming after" in m for m in resumed)
     assert not any(m.startswith("  round 1:") for m in resumed)  # not measured twice
-    for r in results:
-        _check_ok(r, rounds=6)
+    _check_session(results, rounds=6)
     session = tmp_path / "results" / "flaky" / "sessions" / results[0].session.id
     assert sorted(p.name for p in session.iterdir()) == ["plan.json", "session.json"]
 
@@ -221,23 +230,26 @@ def test_a_session_over_ssh_feeds_the_report_paired_rounds(sshd, tiny_artifacts,
     with open_device(config) as device:
         results = profile(device, entries, settings, tmp_path / "results")
     assert len(results) == 6 and len({r.session.id for r in results}) == 1
-    for r in results:
-        _check_ok(r, rounds=3)
+    _check_session(results, rounds=3)
     report = build_report([tiny_artifacts, pruned.manifest_path.parent], tmp_path / "results",
                           tmp_path / "results" / "accuracy")
     rows = [r for r in report.rows if r.device == "loopback" and r.p50_ms]
     assert len(rows) == 6
+    counted = {(r.artifact.model_id, r.artifact.format, r.artifact.precision, r.settings.runtime):
+               r.latency.rounds for r in results}
     for r in rows:
-        assert r.rounds == 3 and r.rounds_dropped == 0 and r.session_id == results[0].session.id
+        assert r.rounds == counted[(r.model_id, r.format, r.precision, r.runtime)]
+        assert r.session_id == results[0].session.id
         assert r.p50_ci_low_ms <= r.p50_ms <= r.p50_ci_high_ms
     cut = next(r for r in rows if r.model_id == "tiny-cut" and r.runtime == "onnxruntime")
     assert cut.baseline_model_id == "tiny" and cut.speedup_method == "paired rounds"
     assert cut.speedup_ci_low <= cut.speedup <= cut.speedup_ci_high
     assert cut.speedup_resolved is not None
     env = report.environment("loopback")
-    assert env.sessions == [results[0].session.id] and env.rounds_min == env.rounds_max == 3
+    assert env.sessions == [results[0].session.id] and env.rounds_min == 3
+    assert env.rounds_max == max(counted.values())
     line = C.measurement_quality(env)
-    assert "3 counted rounds per artifact (stopped by: max rounds" in line
+    assert "counted rounds per artifact (stopped by: max rounds" in line
     assert "widest p50 interval ±" in line
     html = write_report(report, tmp_path / "report")["html"].read_text()
     assert "measurement" in html and "paired" in html
