@@ -15,8 +15,9 @@ Method (the README's "How latency is measured" says why each part is there):
   deltas minus the runner's own CPU time), with more than ``max_steal_pct`` hypervisor steal,
   or while the board throttled, is dropped: kept in the result with its reason, not counted,
   and the session runs more rounds (up to ``max_rounds`` and the time budget).
-* A runner process whose artifacts (at least three) all ran more than 1.15x their own session
-  medians together was caught in a *slow spell* of the machine that /proc/stat cannot show
+* A runner process whose artifacts ran more than 1.15x their own session medians together
+  (the median of at least three, or at least three measured back to back) was caught in a
+  *slow spell* of the machine that /proc/stat cannot show
   (the hypervisor's scheduling: on the 2-vCPU VM this was built on, spells of 1-30 s make
   two-thread runtimes 1.5-1.7x slower and leave one-thread ones alone). Its blocks are dropped
   and repeated like busy ones; this is re-decided every round as the medians settle.
@@ -410,12 +411,14 @@ class MeasurementSession:
         return out
 
     def _mark_spells(self) -> None:
-        """Re-decide, over every round so far, which runner processes ran during a slow spell
-        of the machine: all (at least ``SPELL_MIN_UNITS``) artifacts of one process together
-        more than ``SPELL_RATIO`` slower than their own session medians. /proc/stat cannot see
-        such a spell (the hypervisor's scheduling, another tenant); several independent
-        artifacts slowing at once, back to back, can. Their blocks are dropped and repeated
-        like busy ones. Decided again each round: each artifact's median moves as rounds come."""
+        """Re-decide, over every round so far, which blocks ran during a slow spell of the
+        machine: one runner process whose artifacts ran together more than ``SPELL_RATIO``
+        slower than their own session medians, either most of them (the median of the
+        process) or a stretch of at least ``SPELL_MIN_UNITS`` measured back to back (a spell
+        shorter than the process). /proc/stat cannot see such a spell (the hypervisor's
+        scheduling, another tenant); several independent artifacts slowing at once, one after
+        the other, can. Their blocks are dropped and repeated like busy ones. Decided again
+        each round: each artifact's median moves as rounds come."""
         typical = {}
         for u in self._active():
             meds = [x.p50 for x in u.records if x.round > 0 and x.p50
@@ -425,18 +428,23 @@ class MeasurementSession:
         groups: dict[tuple, list[tuple[_Unit, rs.RoundRecord]]] = {}
         for u in self._active():
             for x in u.records:
-                if x.round > 0 and x.process and (x.status == rs.COUNTED or _is_spell(x)):
+                if x.round > 0 and x.process and x.p50 and typical.get(u.index) \
+                        and (x.status == rs.COUNTED or _is_spell(x)):
                     groups.setdefault((x.round, x.process), []).append((u, x))
         for members in groups.values():
-            ratios = [x.p50 / typical[u.index] for u, x in members if typical.get(u.index)]
-            slow = (len(ratios) >= SPELL_MIN_UNITS
-                    and statistics.median(ratios) > SPELL_RATIO)
-            for _, x in members:
-                if slow:
+            members.sort(key=lambda m: m[1].position if m[1].position is not None else 0)
+            ratios = [x.p50 / typical[u.index] for u, x in members]
+            whole = (len(ratios) >= SPELL_MIN_UNITS
+                     and statistics.median(ratios) > SPELL_RATIO)
+            stretch = _slow_stretches(ratios)
+            for k, (_, x) in enumerate(members):
+                if whole or k in stretch:
+                    many = len(ratios) if whole else stretch[k]
+                    what = "of this runner process" if whole else "measured back to back"
                     x.status = rs.DROPPED
-                    x.reason = (f"slow spell: the {len(ratios)} artifacts of this runner "
-                                f"process ran {statistics.median(ratios):.2f}x their own "
-                                f"medians together (the machine, not one artifact)")
+                    x.reason = (f"slow spell: {many} artifacts {what} ran "
+                                f"{statistics.median(ratios) if whole else ratios[k]:.2f}x "
+                                f"their own medians together (the machine, not one artifact)")
                 elif _is_spell(x):
                     x.status, x.reason = rs.COUNTED, None
 
@@ -673,6 +681,20 @@ class MeasurementSession:
         if not complete:
             out.append("the session was cut short; profiling again resumes it")
         return out
+
+
+def _slow_stretches(ratios: list[float]) -> dict[int, int]:
+    """Indices inside runs of at least SPELL_MIN_UNITS consecutive ratios above SPELL_RATIO,
+    each mapped to its run's length."""
+    out, start = {}, None
+    for k, r in enumerate(ratios + [0.0]):
+        if r > SPELL_RATIO:
+            start = k if start is None else start
+            continue
+        if start is not None and k - start >= SPELL_MIN_UNITS:
+            out.update({i: k - start for i in range(start, k)})
+        start = None
+    return out
 
 
 def _is_spell(rec: rs.RoundRecord) -> bool:

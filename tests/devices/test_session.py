@@ -176,5 +176,30 @@ def test_a_slow_spell_of_the_whole_process_is_dropped():
     session._mark_spells()
     for u in session.units:
         r4 = next(x for x in u.records if x.round == 4)
-        assert r4.status == rs.DROPPED and r4.reason.startswith("slow spell: the 3 artifacts")
+        assert r4.status == rs.DROPPED and r4.reason.startswith("slow spell: 3 artifacts of this runner process")
         assert all(x.status == rs.COUNTED for x in u.records if x.round != 4)
+
+
+def test_a_slow_spell_shorter_than_the_process_is_dropped_where_it_hit():
+    """Eight artifacts in one process: three measured back to back ran 1.5x slower (a spell
+    of a second or two), the process as a whole did not; three slow ones spread apart (no
+    stretch) are kept."""
+    from types import SimpleNamespace
+
+    from edge_vit.measurement.session import MeasurementSession
+
+    session = MeasurementSession.__new__(MeasurementSession)
+    session.units = []
+    for i in range(8):
+        u = _Unit(i, SimpleNamespace(options={}, runtime="openvino"), None, None)
+        for r in range(1, 9):
+            slow = (r == 3 and i in (2, 3, 4)) or (r == 5 and i in (0, 3, 6))
+            u.records.append(rs.RoundRecord(round=r, position=i, p50=(1 + i) * (1.5 if slow
+                                            else 1 + 0.01 * (r % 3)), process=2000 + r))
+        session.units.append(u)
+    session._mark_spells()
+    dropped = {(x.round, u.index) for u in session.units for x in u.records
+               if x.status == rs.DROPPED}
+    assert dropped == {(3, 2), (3, 3), (3, 4)}
+    reason = session.units[3].records[2].reason
+    assert reason.startswith("slow spell: 3 artifacts measured back to back")
