@@ -253,22 +253,21 @@ def rss_mb():
 
 
 def peak_rss_mb():
-    """High-water RSS of this process: VmHWM and ru_maxrss (kB on Linux, bytes on macOS)."""
-    peaks = []
+    """High-water RSS of this process: VmHWM where /proc has it, else ru_maxrss (kB on Linux,
+    bytes on macOS). Not the larger of the two: Linux carries ru_maxrss across fork and exec,
+    so a runner started by a parent holding 1.5 GB (the sweep, with torch loaded) reported
+    1.5 GB for a 5 MB model; VmHWM belongs to the process's own memory."""
     kb = _proc_status_kb("VmHWM")
     if kb is not None:
-        peaks.append(kb / 1024.0)
+        return round(kb / 1024.0, 2)
     try:
         import resource
 
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peaks.append(maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0)
     except (ImportError, OSError):
-        pass
-    return round(max(peaks), 2) if peaks else None
+        return None
+    return round(maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0, 2)
 
-
-# ---------------------------------------------------------------- environment fingerprint
 
 def _cpuinfo():
     fields = {}

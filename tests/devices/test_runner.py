@@ -195,6 +195,18 @@ def test_onnx_with_onnxruntime(artifacts):
     assert data["power"] is None and data["device_name"] is None  # the host fills these
 
 
+def test_peak_memory_is_the_runners_own_not_its_parents(artifacts):
+    """Linux carries ru_maxrss across fork and exec: a runner started by a parent that holds
+    far more memory than a tiny model needs (the sweep has torch loaded) must still report
+    its own peak."""
+    held = bytearray(600 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(held[::4096])  # touch every page: resident, not just mapped
+    path = artifact(artifacts, "onnx")
+    result, _, _ = profile("--artifact", str(path), "--format", "onnx", "--threads", "1")
+    del held
+    assert 0 < result.memory.peak_rss_mb < 400
+
+
 def _bf16_capable() -> bool:
     import openvino as ov
 
