@@ -107,6 +107,11 @@ def repetition(name: str, artifacts: Path, work: Path, hog_seconds: float | None
     common = sorted(set(a) & set(b))
     inside = [a[k].latency.p50_ci[0] <= b[k].latency.p50 <= a[k].latency.p50_ci[1]
               for k in common]
+    # the same with the whole machine's shift taken out (the median ratio of every unit): a
+    # diagnostic that tells a shift of every artifact together from errors of single ones
+    shift = _median([b[k].latency.p50 / a[k].latency.p50 for k in common]) or 1.0
+    inside_unshifted = [a[k].latency.p50_ci[0] <= b[k].latency.p50 / shift
+                        <= a[k].latency.p50_ci[1] for k in common]
     halves = [(r.latency.p50_ci[1] - r.latency.p50_ci[0]) / 2 / r.latency.p50
               for r in first]
     s1, s2 = speedups(artifacts, work / f"{name}-1"), speedups(artifacts, work / f"{name}-2")
@@ -125,6 +130,7 @@ def repetition(name: str, artifacts: Path, work: Path, hog_seconds: float | None
     dropped = sum(r.session.rounds_dropped for r in first)
     return {
         "name": name, "units": len(common), "a": _share(inside), "a_half": _median(halves),
+        "a_unshifted": _share(inside_unshifted),
         "b": _share(sp_inside), "b_n": len(sp_inside), "b_half": _median(sp_halves),
         "c_agree": _share(agree), "c_n": len(resolved1), "c_pairs": len(pairs),
         "c_resolved": _share(big_resolved), "c_big": len(big),
@@ -205,7 +211,8 @@ def _print(r: dict) -> None:
         if r.get("hog_seconds") else ""
     print(f"\n## {r['name']}{hog}: {r['units']} units")
     print(f"(a) second p50 inside first 95% CI: {_pct(r['a'])}  median half-width "
-          f"{_pct(r['a_half'])}")
+          f"{_pct(r['a_half'])}  (with the common shift x{r['shift']:.3f} taken out: "
+          f"{_pct(r['a_unshifted'])})")
     print(f"(b) second speedup inside first CI: {_pct(r['b'])} of {r['b_n']}  median "
           f"half-width {_pct(r['b_half'])}")
     print(f"(c) resolved pairs called the same way: {_pct(r['c_agree'])} of {r['c_n']} "

@@ -122,7 +122,7 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--session-sd", type=float, default=0.01, show_default=True,
               help="The device's session-to-session spread of speed (relative sd), added to "
                    "the p50/p90/p99 intervals; benchmarks/reproducibility.py measures it "
-                   "(1.1% on the 2-vCPU VM edge-vit is built on). 0: within-session only.")
+                   "(0.96% on the 2-vCPU VM edge-vit is built on). 0: within-session only.")
 @click.option("--pin", help="CPU affinity of the runner on the device, e.g. 0,1 or 2-3.")
 @click.option("--busy-cores", type=float, default=0.25, show_default=True,
               help="Drop (and repeat) a block while other processes use more CPUs than this.")

@@ -64,7 +64,7 @@ class ProfileSettings:
     busy_cores: float = 0.25  # a block during which other processes used more is dropped
     max_steal_pct: float = 5.0  # ... and one with more hypervisor steal
     # the machine's session-to-session spread (sd, relative) that no session can see, added
-    # to the p50/p90/p99 intervals: 1.1 % measured on the 2-vCPU VM (reproducibility.py)
+    # to the p50/p90/p99 intervals: 0.96 % measured on the 2-vCPU VM (session_spread.py)
     session_sd: float = 0.01
     pin: str | None = None  # CPU affinity of the runner, e.g. "0,1"
     ort_spin: bool = True  # onnxruntime's own default; a unit is unloaded before the next

@@ -25,8 +25,8 @@ moment of the machine), so every interval here treats the round as the unit of r
   order the two.
 * **Between sessions.** However many rounds a session runs, it sees one stretch of the
   machine's life, and the machine's speed moves between sessions too (on the 2-vCPU VM:
-  1.1 % sd, 2 % shifts of every artifact at once from one session to the next, beyond what
-  the rounds predict). :func:`widen` adds that spread (``session_sd``) to the percentile
+  0.96 % sd per session beyond what the rounds predict, shifts of every artifact at once of
+  up to 3.7 % from one session to the next; benchmarks/session_spread.py). :func:`widen` adds that spread (``session_sd``) to the percentile
   intervals in quadrature; the stopping rule looks at what more rounds can shrink, without
   it. In a paired ratio the shift of the whole machine cancels, but not all of it: two
   artifacts do not answer a change of the machine alike (measured: speedups moved 0.6 % sd
@@ -243,8 +243,8 @@ def widen(point: float, interval: tuple[float, float], session_sd: float,
           level: float = LEVEL) -> tuple[float, float]:
     """Add a between-session term to an interval from one session's rounds. However many
     rounds a session runs, it sees one stretch of the machine's life; how the machine's speed
-    moves from one session to the next (measured 1.1 % sd on the 2-vCPU VM, see
-    benchmarks/reproducibility.py) is added in quadrature on the log scale."""
+    moves from one session to the next (measured 0.96 % sd on the 2-vCPU VM, see
+    benchmarks/session_spread.py) is added in quadrature on the log scale."""
     if not session_sd or point <= 0:
         return interval
     z = Z975 if level == LEVEL else _normal_quantile(1.0 - (1.0 - level) / 2.0)

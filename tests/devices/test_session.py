@@ -15,11 +15,23 @@ from devices import open_device
 from devices.inventory import DeviceConfig
 from edge_vit import results as rs
 from edge_vit.measurement.session import _culprit, _Unit
-from edge_vit.profiling import ProfileSettings, collect_artifacts, profile
+from edge_vit.profiling import ProfileSettings, collect_artifacts, probe
+from edge_vit.profiling import profile as _profile
 
 # busy_cores: only the busy-machine test below lets a block be dropped for other processes
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, threads=1,
             busy_cores=1000.0)
+
+
+@pytest.fixture(scope="module")
+def runtimes(tmp_path_factory) -> dict:
+    """What the local device has, asked once (a probe imports every runtime: seconds)."""
+    with _local(tmp_path_factory.mktemp("probe")) as device:
+        return probe(device)["runtimes"]
+
+
+def profile(device, entries, settings, results_dir, available):
+    return _profile(device, entries, settings, results_dir, available=available)
 
 
 def _local(tmp_path):
@@ -31,36 +43,36 @@ def _onnx(tiny_artifacts):
     return collect_artifacts([tiny_artifacts], formats=["onnx"])
 
 
-def test_stops_at_the_target_once_it_has_its_rounds(tiny_artifacts, tmp_path):
+def test_stops_at_the_target_once_it_has_its_rounds(tiny_artifacts, tmp_path, runtimes):
     settings = ProfileSettings(**FAST, rounds=3, max_rounds=20, target_ci=0.9,
                                runtimes=("onnxruntime",))
     with _local(tmp_path) as device:
-        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r", runtimes)
     assert res.session.stopped_by == "target" and res.session.rounds_run == 3
     assert res.session.rounds_counted == 3 and res.latency.rounds == 3
     half = (res.latency.p50_ci[1] - res.latency.p50_ci[0]) / 2 / res.latency.p50
     assert half <= 0.9
 
 
-def test_max_rounds_and_the_time_budget_stop_it(tiny_artifacts, tmp_path):
+def test_max_rounds_and_the_time_budget_stop_it(tiny_artifacts, tmp_path, runtimes):
     capped = ProfileSettings(**FAST, rounds=2, max_rounds=3, target_ci=0.0,
                              runtimes=("onnxruntime",))
     budget = ProfileSettings(**FAST, rounds=2, max_rounds=30, target_ci=0.0, max_seconds=0.01,
                              runtimes=("onnxruntime",))
     with _local(tmp_path) as device:
-        (a,) = profile(device, _onnx(tiny_artifacts), capped, tmp_path / "a")
-        (b,) = profile(device, _onnx(tiny_artifacts), budget, tmp_path / "b")
+        (a,) = profile(device, _onnx(tiny_artifacts), capped, tmp_path / "a", runtimes)
+        (b,) = profile(device, _onnx(tiny_artifacts), budget, tmp_path / "b", runtimes)
     assert a.session.stopped_by == "max rounds" and a.session.rounds_counted == 3
     # the budget never stops a session before two counted rounds (there is an interval)
     assert b.session.stopped_by == "time budget" and b.session.rounds_counted == 2
     assert any("wider than the target" in n for n in a.notes + b.notes)
 
 
-def test_rounds_are_interleaved_in_a_seeded_shuffled_order(tiny_artifacts, tmp_path):
+def test_rounds_are_interleaved_in_a_seeded_shuffled_order(tiny_artifacts, tmp_path, runtimes):
     entries = collect_artifacts([tiny_artifacts], formats=["onnx", "tflite"])
     settings = ProfileSettings(**FAST, rounds=4, max_rounds=4, target_ci=0.0)
     with _local(tmp_path) as device:
-        results = profile(device, entries, settings, tmp_path / "r")
+        results = profile(device, entries, settings, tmp_path / "r", runtimes)
     session = json.loads(next((tmp_path / "r" / "local" / "sessions").glob(
         "*/session.json")).read_text())
     orders = [tuple(r["order"]) for r in session["rounds"]]
@@ -73,7 +85,7 @@ def test_rounds_are_interleaved_in_a_seeded_shuffled_order(tiny_artifacts, tmp_p
         assert len(set(pids)) == len(pids)
 
 
-def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
+def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path, runtimes):
     """Another process keeps a CPU busy for the whole session: every block is dropped with
     its reason, never averaged in silently, and the result says so."""
     settings = ProfileSettings(**{**FAST, "block_seconds": 0.2, "busy_cores": 0.25}, rounds=2,
@@ -81,7 +93,7 @@ def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         with _local(tmp_path) as device:
-            (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+            (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r", runtimes)
     finally:
         hog.kill()
         hog.wait()
@@ -96,7 +108,7 @@ def test_a_busy_machine_drops_and_repeats_rounds(tiny_artifacts, tmp_path):
     assert any("no counted round" in n for n in res.notes)
 
 
-def test_a_broken_artifact_fails_alone(tiny_artifacts, tmp_path):
+def test_a_broken_artifact_fails_alone(tiny_artifacts, tmp_path, runtimes):
     copy = tmp_path / "artifacts" / "tiny"
     shutil.copytree(tiny_artifacts, copy)
     tflite = sorted((copy / "tflite").glob("*.tflite"))[0]
@@ -104,7 +116,7 @@ def test_a_broken_artifact_fails_alone(tiny_artifacts, tmp_path):
     settings = ProfileSettings(**FAST, rounds=2, max_rounds=2, target_ci=0.0)
     with _local(tmp_path) as device:
         results = profile(device, collect_artifacts([copy], formats=["onnx", "tflite"]),
-                          settings, tmp_path / "r")
+                          settings, tmp_path / "r", runtimes)
     by_status: dict = {}
     for r in results:
         by_status.setdefault(r.status, []).append(r)
@@ -114,28 +126,28 @@ def test_a_broken_artifact_fails_alone(tiny_artifacts, tmp_path):
     assert all(r.session.rounds_counted == 2 for r in by_status[rs.OK])
 
 
-def test_a_pinned_openvino_precision_keeps_its_own_result(tiny_artifacts, tmp_path):
+def test_a_pinned_openvino_precision_keeps_its_own_result(tiny_artifacts, tmp_path, runtimes):
     entries = collect_artifacts([tiny_artifacts], formats=["openvino"])[:1]
     base = dict(FAST, rounds=2, max_rounds=2, target_ci=0.0, runtimes=("openvino",))
     with _local(tmp_path) as device:
-        (default,) = profile(device, entries, ProfileSettings(**base), tmp_path / "r")
+        (default,) = profile(device, entries, ProfileSettings(**base), tmp_path / "r", runtimes)
         (pinned,) = profile(device, entries, ProfileSettings(**base, ov_precision="f32"),
-                            tmp_path / "r")
+                            tmp_path / "r", runtimes)
     names = sorted(p.name for p in (tmp_path / "r" / "local" / "tiny").glob("*.json"))
     assert names == ["openvino-fp32-openvino-f32.json", "openvino-fp32-openvino.json"]
     assert pinned.settings.inference_precision == "fp32"
     assert default.session.id != pinned.session.id
 
 
-def test_pin_sets_the_runner_affinity(tiny_artifacts, tmp_path):
+def test_pin_sets_the_runner_affinity(tiny_artifacts, tmp_path, runtimes):
     settings = ProfileSettings(**FAST, rounds=2, max_rounds=2, target_ci=0.0, pin="0",
                                runtimes=("onnxruntime",))
     with _local(tmp_path) as device:
-        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r")
+        (res,) = profile(device, _onnx(tiny_artifacts), settings, tmp_path / "r", runtimes)
     assert res.settings.options["affinity"] == [0] and res.settings.options["pinned"] == "0"
     bad = ProfileSettings(**{**settings.__dict__, "pin": "9999"})
     with _local(tmp_path) as device:
-        (res,) = profile(device, _onnx(tiny_artifacts), bad, tmp_path / "s")
+        (res,) = profile(device, _onnx(tiny_artifacts), bad, tmp_path / "s", runtimes)
     assert res.status == rs.FAILED and "cannot pin" in res.error
 
 
@@ -203,3 +215,28 @@ def test_a_slow_spell_shorter_than_the_process_is_dropped_where_it_hit():
     assert dropped == {(3, 2), (3, 3), (3, 4)}
     reason = session.units[3].records[2].reason
     assert reason.startswith("slow spell: 3 artifacts measured back to back")
+
+
+def test_the_rest_of_a_mostly_busy_process_is_dropped_too():
+    """Four blocks of one process: three dropped as busy, one slipped under the threshold
+    (a short block's /proc/stat window is coarse): it is dropped as busy too. A process with
+    one busy block of four keeps the other three."""
+    from types import SimpleNamespace
+
+    from edge_vit.measurement.session import MeasurementSession
+
+    session = MeasurementSession.__new__(MeasurementSession)
+    session.units = []
+    for i in range(4):
+        u = _Unit(i, SimpleNamespace(options={}, runtime="openvino"), None, None)
+        for r in (1, 2):
+            busy = (r == 1 and i < 3) or (r == 2 and i == 0)
+            u.records.append(rs.RoundRecord(
+                round=r, position=i, p50=1.0 + i, process=3000 + r,
+                status=rs.DROPPED if busy else rs.COUNTED,
+                reason="busy: other processes used 0.90 CPUs" if busy else None))
+        session.units.append(u)
+    session._mark_spells()
+    slipped = session.units[3].records[0]
+    assert slipped.status == rs.DROPPED and slipped.reason.startswith("busy: 3 of the 4 blocks")
+    assert [u.records[1].status for u in session.units] == [rs.DROPPED] + [rs.COUNTED] * 3
