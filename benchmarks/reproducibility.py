@@ -109,8 +109,8 @@ def repetition(name: str, artifacts: Path, work: Path, hog_seconds: float | None
               for k in common]
     # the same with the whole machine's shift taken out (the median ratio of every unit): a
     # diagnostic that tells a shift of every artifact together from errors of single ones
-    shift = _median([b[k].latency.p50 / a[k].latency.p50 for k in common]) or 1.0
-    inside_unshifted = [a[k].latency.p50_ci[0] <= b[k].latency.p50 / shift
+    shift = _median([b[k].latency.p50 / a[k].latency.p50 for k in common])
+    inside_unshifted = [a[k].latency.p50_ci[0] <= b[k].latency.p50 / (shift or 1.0)
                         <= a[k].latency.p50_ci[1] for k in common]
     halves = [(r.latency.p50_ci[1] - r.latency.p50_ci[0]) / 2 / r.latency.p50
               for r in first]
@@ -137,8 +137,7 @@ def repetition(name: str, artifacts: Path, work: Path, hog_seconds: float | None
         "t1": t1, "t2": t2, "rounds1": _rounds(first), "rounds2": _rounds(second),
         "stop1": sorted({r.session.stopped_by for r in first}),
         "stop2": sorted({r.session.stopped_by for r in second}),
-        "dropped1": dropped, "shift": _median([b[k].latency.p50 / a[k].latency.p50
-                                               for k in common]),
+        "dropped1": dropped, "shift": shift,
         "shift_rms": math.sqrt(statistics.fmean(
             [math.log(b[k].latency.p50 / a[k].latency.p50) ** 2 for k in common])),
         "outside": [(k, a[k].latency.p50_ci, b[k].latency.p50) for k, ok in

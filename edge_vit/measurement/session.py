@@ -426,12 +426,8 @@ class MeasurementSession:
                     and (x.status == rs.COUNTED or _is_spell(x))]
             if meds:
                 typical[u.index] = statistics.median(meds)
-        groups: dict[tuple, list[tuple[_Unit, rs.RoundRecord]]] = {}
-        for u in self._active():
-            for x in u.records:
-                if x.round > 0 and x.process and x.p50 and typical.get(u.index) \
-                        and (x.status == rs.COUNTED or _is_spell(x)):
-                    groups.setdefault((x.round, x.process), []).append((u, x))
+        groups = self._by_process(lambda u, x: bool(x.p50 and typical.get(u.index)) and (
+            x.status == rs.COUNTED or _is_spell(x)))
         for members in groups.values():
             members.sort(key=lambda m: m[1].position if m[1].position is not None else 0)
             ratios = [x.p50 / typical[u.index] for u, x in members]
@@ -454,12 +450,8 @@ class MeasurementSession:
         on a busy machine: its other blocks are dropped too. A 0.1 s block's /proc/stat window
         holds a few ticks, so one block now and then slips under the threshold while a hog
         runs (seen: blocks with 0.28-0.41 other CPUs counted, 26-62 % slow)."""
-        procs: dict[tuple, list[rs.RoundRecord]] = {}
-        for u in self._active():
-            for x in u.records:
-                if x.round > 0 and x.process:
-                    procs.setdefault((x.round, x.process), []).append(x)
-        for recs in procs.values():
+        for members in self._by_process().values():
+            recs = [x for _, x in members]
             busy = sum(x.status == rs.DROPPED and _reason_kind(x.reason) == "busy"
                        for x in recs)
             if len(recs) < 2 or 2 * busy < len(recs):
@@ -469,6 +461,16 @@ class MeasurementSession:
                     x.status = rs.DROPPED
                     x.reason = (f"busy: {busy} of the {len(recs)} blocks of this runner "
                                 f"process were (a short block can slip under the threshold)")
+
+    def _by_process(self, keep=None) -> dict[tuple, list[tuple[_Unit, rs.RoundRecord]]]:
+        """The blocks of every runner process after the warm-up round (``keep``: a filter),
+        by (round, process)."""
+        groups: dict[tuple, list[tuple[_Unit, rs.RoundRecord]]] = {}
+        for u in self._active():
+            for x in u.records:
+                if x.round > 0 and x.process and (keep is None or keep(u, x)):
+                    groups.setdefault((x.round, x.process), []).append((u, x))
+        return groups
 
     def _effective_seconds(self) -> float:
         """Session time that bought counted blocks: a round's seconds times the share of its
@@ -682,7 +684,7 @@ class MeasurementSession:
             throughput_ips=round(throughput, 4) if throughput else
             round(batch * 1000.0 / mean, 3) if mean > 0 else None,
             total_seconds=round(sum(x.count * (x.mean or 0) for x in used) / 1000.0, 4),
-            ci_method=summary.method + (f"; plus ±{1.96 * sd:.1%} for the machine's "
+            ci_method=summary.method + (f"; plus ±{stats.Z975 * sd:.1%} for the machine's "
                                         f"session-to-session spread (session_sd {sd:g})"
                                         if sd else ""), rounds=summary.rounds)
 

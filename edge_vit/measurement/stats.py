@@ -26,12 +26,12 @@ moment of the machine), so every interval here treats the round as the unit of r
 * **Between sessions.** However many rounds a session runs, it sees one stretch of the
   machine's life, and the machine's speed moves between sessions too (on the 2-vCPU VM:
   0.96 % sd per session beyond what the rounds predict, shifts of every artifact at once of
-  up to 3.7 % from one session to the next; benchmarks/session_spread.py). :func:`widen` adds that spread (``session_sd``) to the percentile
-  intervals in quadrature; the stopping rule looks at what more rounds can shrink, without
-  it. In a paired ratio the shift of the whole machine cancels, but not all of it: two
-  artifacts do not answer a change of the machine alike (measured: speedups moved 0.6 % sd
-  between sessions where p50s moved 1.1 %), so paired intervals add ``RATIO_SESSION_SHARE``
-  (half) of ``session_sd``.
+  up to 3.7 % from one session to the next; benchmarks/session_spread.py). :func:`widen`
+  adds that spread (``session_sd``) to the percentile intervals in quadrature; the stopping
+  rule looks at what more rounds can shrink, without it. In a paired ratio the shift of the
+  whole machine cancels, but not all of it: two artifacts do not answer a change of the
+  machine alike (measured: speedups moved 0.6 % sd between sessions where p50s moved
+  1.1 %), so paired intervals add ``RATIO_SESSION_SHARE`` (half) of ``session_sd``.
 * **Summary-only rounds** (a native tool such as trtexec reports percentiles, not samples):
   the estimate is the geometric mean of the per-round figures with the t-interval of their
   logs.
