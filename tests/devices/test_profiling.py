@@ -235,10 +235,13 @@ def test_a_session_over_ssh_feeds_the_report_paired_rounds(sshd, tiny_artifacts,
                           tmp_path / "results" / "accuracy")
     rows = [r for r in report.rows if r.device == "loopback" and r.p50_ms]
     assert len(rows) == 6
-    counted = {(r.artifact.model_id, r.artifact.format, r.artifact.precision, r.settings.runtime):
-               r.latency.rounds for r in results}
+    by_key = {(r.artifact.model_id, r.artifact.format, r.artifact.precision, r.settings.runtime):
+              r for r in results}
+    counted = {k: r.latency.rounds for k, r in by_key.items()}
     for r in rows:
-        assert r.rounds == counted[(r.model_id, r.format, r.precision, r.runtime)]
+        res = by_key[(r.model_id, r.format, r.precision, r.runtime)]
+        assert r.rounds == res.latency.rounds
+        assert r.rounds_dropped == res.session.rounds_dropped
         assert r.session_id == results[0].session.id
         assert r.p50_ci_low_ms <= r.p50_ms <= r.p50_ci_high_ms
     cut = next(r for r in rows if r.model_id == "tiny-cut" and r.runtime == "onnxruntime")
@@ -249,7 +252,8 @@ def test_a_session_over_ssh_feeds_the_report_paired_rounds(sshd, tiny_artifacts,
     assert env.sessions == [results[0].session.id] and env.rounds_min == 3
     assert env.rounds_max == max(counted.values())
     line = C.measurement_quality(env)
-    assert "counted rounds per artifact (stopped by: max rounds" in line
+    span = "3" if env.rounds_max == 3 else f"3–{env.rounds_max}"
+    assert f"{span} counted rounds per artifact (stopped by: max rounds" in line
     assert "widest p50 interval ±" in line
     html = write_report(report, tmp_path / "report")["html"].read_text()
     assert "measurement" in html and "paired" in html
