@@ -100,7 +100,8 @@ class ProfileSettings:
 
 
 SETTINGS_HINT = ("warmup >= 0, min_iterations >= 1, block_seconds > 0, 1 <= rounds <= "
-                 "max_rounds, 0 <= target_ci < 1 (0.02 = +-2 %), max_seconds > 0")
+                 "max_rounds, 0 <= target_ci < 1 (0.02 = +-2 %), max_seconds > 0, "
+                 "busy_cores > 0, max_steal_pct > 0, 0 <= session_sd < 0.5 (0.01 = 1 %)")
 
 
 @dataclass

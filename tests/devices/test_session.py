@@ -153,12 +153,14 @@ def test_pin_sets_the_runner_affinity(tiny_artifacts, tmp_path, runtimes):
 
 @pytest.mark.parametrize("kwargs", [dict(rounds=0), dict(rounds=5, max_rounds=2),
                                     dict(target_ci=1.5), dict(block_seconds=0),
-                                    dict(min_iterations=0)])
+                                    dict(min_iterations=0), dict(session_sd=-0.01),
+                                    dict(session_sd=0.7)])
 def test_impossible_settings_are_refused(kwargs):
     from edge_vit.errors import UsageError
 
-    with pytest.raises(UsageError, match="Impossible profile settings"):
+    with pytest.raises(UsageError, match="Impossible profile settings") as err:
         ProfileSettings(**kwargs)
+    assert all(name in err.value.hint for name in kwargs)  # the hint says what is allowed
 
 
 def test_a_crash_is_pinned_on_the_unit_that_was_running():
