@@ -121,7 +121,8 @@ def test_cli_deploy_and_profile_over_ssh(sshd, tiny_artifacts, tmp_path):
                                "--inventory", str(inventory), "--formats", "onnx",
                                "--runtime", "onnxruntime", "--min-iterations", "5",
                                "--block-seconds", "0.02", "--warmup", "2", "--rounds", "2",
-                               "--max-rounds", "2", "--results", str(tmp_path / "res")])
+                               "--max-rounds", "2", "--busy-cores", "1000",
+                               "--results", str(tmp_path / "res")])
     assert res.exit_code == 0, res.output
     assert "onnxruntime" in res.output and "p50" in res.output and "rounds" in res.output
     (saved,) = (tmp_path / "res" / "loop" / "tiny").glob("*.json")
