@@ -122,6 +122,7 @@ class MeasurementSession:
         self.dir = Path(results_dir) / safe_name(device.name) / "sessions" / self.id
         self.remote_plan = f"sessions/{self.id}/{PLAN_FILE}"
         self.rounds: list[dict] = []  # finished rounds' summaries (order, seconds, env)
+        self._widths_cache: tuple | None = None
         self.environment: dict | None = None
         self.stopped_by: str | None = None
         self.started = utc_now()
@@ -404,10 +405,16 @@ class MeasurementSession:
                                       seed=self.settings.seed)
 
     def _widths(self) -> dict[int, float | None]:
+        """Each active unit's within-session p50 half-width, bootstrapped once per state of
+        the rounds (the progress line and the stopping rule both ask after each round)."""
+        key = tuple((u.index, tuple(x.status for x in u.records)) for u in self._active())
+        if self._widths_cache is not None and self._widths_cache[0] == key:
+            return self._widths_cache[1]
         out = {}
         for u in self._active():
             summary = self._summary(u, STOP_CHECK_RESAMPLES)
             out[u.index] = summary.half_width(50.0) if summary else None
+        self._widths_cache = (key, out)
         return out
 
     def _mark_spells(self) -> None:
@@ -524,8 +531,13 @@ class MeasurementSession:
         if widths:
             i = max(widths, key=lambda k: widths[k])
             widest = f", widest p50 ±{widths[i]:.1%} ({self.units[i].aid})"
-        drops = (f", {len(dropped)} dropped ({'; '.join(sorted({x.reason for x in dropped}))})"
-                 if dropped else "")
+        kinds = Counter(_reason_kind(x.reason) for x in dropped)
+        first = {}
+        for x in dropped:  # one reason of each kind as the example
+            first.setdefault(_reason_kind(x.reason), x.reason)
+        drops = (f", {len(dropped)} dropped ("
+                 + "; ".join(f"{n} {k}, e.g. {first[k]}" if n > 1 else first[k]
+                             for k, n in sorted(kinds.items())) + ")" if dropped else "")
         self.say(f"  round {r}: {len(recs)} block(s){drops}{widest}, {seconds:.1f} s")
 
     # -- results --------------------------------------------------------------------------------
