@@ -18,9 +18,10 @@ from edge_vit.measurement.session import _culprit, _Unit
 from edge_vit.profiling import ProfileSettings, collect_artifacts, probe
 from edge_vit.profiling import profile as _profile
 
-# busy_cores: only the busy-machine test below lets a block be dropped for other processes
+# busy_cores, max_steal_pct: only the busy-machine test below lets a block be dropped for
+# other processes (one tick of steal is 25 % of a 0.02 s block on 2 CPUs)
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, threads=1,
-            busy_cores=1000.0)
+            busy_cores=1000.0, max_steal_pct=100.0)
 
 
 @pytest.fixture(scope="module")
