@@ -497,7 +497,8 @@ def open_onnxruntime(args):
     try:
         sess = ort.InferenceSession(args.artifact, opts, providers=wanted)
     except Exception as exc:
-        raise ArtifactError("onnxruntime cannot load %s: %s" % (args.artifact, exc)) from None
+        raise ArtifactError("onnxruntime cannot load %s: %s" % (args.artifact, runtime_reason(exc)),
+                            hint=LOAD_HINT) from None
     inp = sess.get_inputs()[0]
     name = inp.name
     notes = []
@@ -533,7 +534,8 @@ def open_openvino(args):
     try:
         model = core.read_model(args.artifact)
     except Exception as exc:
-        raise ArtifactError("OpenVINO cannot read %s: %s" % (args.artifact, exc)) from None
+        raise ArtifactError("OpenVINO cannot read %s: %s" % (args.artifact, runtime_reason(exc)),
+                            hint=LOAD_HINT) from None
     try:
         compiled = core.compile_model(model, args.ov_device, config)
     except Exception as exc:
@@ -588,7 +590,8 @@ def open_tflite(args, runtime):
         interp = tfl.Interpreter(**kwargs)
         interp.allocate_tensors()
     except Exception as exc:
-        raise ArtifactError("%s cannot load %s: %s" % (runtime, args.artifact, exc)) from None
+        raise ArtifactError("%s cannot load %s: %s" % (runtime, args.artifact, runtime_reason(exc)),
+                            hint=LOAD_HINT) from None
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     in_index, out_index = inp["index"], out["index"]
 
@@ -878,6 +881,20 @@ def device_lock(path, timeout_s):
 
 # ---------------------------------------------------------------- commands
 
+# lines of a runtime's message that say where in its C++ it failed, not what failed
+_WHERE_LINE = re.compile(r"^(Exception from |Check '.*' failed at |\[ ?[A-Z_]+ ?\] ?[A-Za-z_]*:? ?$"
+                         r"|[\w/.-]+\.(cpp|cc|h|hpp):\d+)")
+LOAD_HINT = ("The file may be truncated or corrupt, or made for another version of the "
+             "runtime: copy it again or re-export it (edge-vit export).")
+
+
+def runtime_reason(exc):
+    """One line from a runtime's (often multi-line C++) error: its most specific line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    said = [ln for ln in lines if not _WHERE_LINE.match(ln)] or lines or [type(exc).__name__]
+    return said[-1][:240]
+
+
 def sha256_file(path):
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -893,11 +910,18 @@ def check_artifact(args):
         raise UsageError("--artifact is required for --format %s" % args.format)
     if not os.path.isfile(args.artifact) or not os.access(args.artifact, os.R_OK):
         raise ArtifactError("artifact %s does not exist or is not readable" % args.artifact)
+    expected = dict(getattr(args, "companions", None) or {})  # e.g. OpenVINO's .bin weights
     if args.sha256:
-        actual = sha256_file(args.artifact)
-        if actual.lower() != args.sha256.lower():
-            raise ArtifactError("artifact %s has sha256 %s, expected %s (a broken copy?)"
-                                % (args.artifact, actual, args.sha256))
+        expected[args.artifact] = args.sha256
+    for path, want in sorted(expected.items()):
+        if not os.path.isfile(path):
+            raise ArtifactError("artifact file %s is missing (copy it again, or re-export)"
+                                % path)
+        actual = sha256_file(path)
+        if actual.lower() != want.lower():
+            raise ArtifactError("artifact file %s has sha256 %s, expected %s: a truncated or "
+                                "broken copy (copy it again, or re-export)"
+                                % (path, actual[:12], want[:12]))
 
 
 def timed_loop(call, args, sampler):
@@ -1164,11 +1188,12 @@ def affinity():
 # calibration round), unload. The host turns the raw times of all rounds into statistics.
 
 UNIT_MARK = "edge-vit-runner: unit-"  # stderr lines the host reads when a segment crashes
-UNIT_KEYS = ("artifact", "format", "runtime", "precision", "model_id", "sha256", "ov_device",
+UNIT_KEYS = ("artifact", "format", "runtime", "precision", "model_id", "sha256", "companions",
+             "ov_device",
              "ov_precision", "ort_provider", "no_xnnpack", "input_shape", "input_layout",
              "batch", "timm_model", "timm_kwargs", "input")
 UNIT_DEFAULTS = {"artifact": None, "format": None, "runtime": "auto", "precision": "fp32",
-                 "model_id": None, "sha256": None, "ov_device": "CPU",
+                 "model_id": None, "sha256": None, "companions": None, "ov_device": "CPU",
                  "ov_precision": "default", "ort_provider": "CPU", "no_xnnpack": False,
                  "input_shape": None, "input_layout": "auto", "batch": None,
                  "timm_model": None, "timm_kwargs": None, "input": "random"}

@@ -53,6 +53,12 @@ class ExportError(EdgeVitError):
     exit_code = 5
 
 
+class ArtifactLoadError(EdgeVitError):
+    """A runtime could not load an artifact (corrupt, truncated, or from another version)."""
+
+    exit_code = 5
+
+
 class ValidationError(EdgeVitError):
     """An artifact does not match its PyTorch source (optimum-style: names, shapes, values)."""
 
@@ -109,3 +115,7 @@ class DeviceBusyError(DeviceError):
 
 class InventoryError(UsageError):
     """The device inventory (devices.toml) is unreadable, malformed, or names no such device."""
+
+
+# Exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
+INTERRUPTED_EXIT_CODE = 130

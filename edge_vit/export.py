@@ -9,6 +9,7 @@ and keeps its file.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from exporters.base import ExportedFile, ExportRequest, get_exporter, parse_formats
-from exporters.onnx_export import DEFAULT_OPSET
+from exporters.base import (
+    ExportedFile,
+    ExportRequest,
+    get_exporter,
+    load_failure,
+    parse_formats,
+)
+from exporters.onnx_export import DEFAULT_OPSET, OPSETS
 
 from . import manifest as mf
 from .complexity import count_macs, describe, model_input_size
@@ -64,6 +71,8 @@ class ExportOptions:
     val_size: int = 300
     max_drop: float | None = None
     seed: int = 0
+    # int8 weights: 7 bits run the same on every x86 CPU; 8 saturates on x86 without VNNI
+    int8_weight_bits: int = 7
     exporter_options: dict[str, Any] = field(default_factory=dict)  # e.g. tflite_timeout_s
 
 
@@ -72,13 +81,22 @@ class ExportResult:
     manifest: mf.Manifest
     manifest_path: Path
     warnings: list[str] = field(default_factory=list)
+    attempts: list[mf.ArtifactRecord] = field(default_factory=list)  # what this run made
 
     @property
     def failed(self) -> list[mf.ArtifactRecord]:
-        return [a for a in self.manifest.artifacts if a.status != mf.OK]
+        """This run's attempts that did not give a usable artifact (an earlier good one of
+        the same format and precision may still be in the manifest: see ``kept``)."""
+        return [a for a in self.attempts if a.status != mf.OK]
+
+    @property
+    def kept(self) -> list[mf.ArtifactRecord]:
+        """Good earlier artifacts this run's failed attempts left in place."""
+        return [k for a in self.failed if (k := self.manifest.artifact(*a.key)) is not None
+                and k.status == mf.OK]
 
 
-def _resolve_plan(opts: ExportOptions):
+def resolve_plan(opts: ExportOptions):
     if not opts.prune:
         return None
     from .pruning import load_plan_file, parse_plan
@@ -105,13 +123,18 @@ def _unpacked(opts: ExportOptions) -> ExportOptions:
     return dataclasses.replace(opts, **changes) if changes else opts
 
 
-def _check_options(opts: ExportOptions) -> list[str]:
+def check_options(opts: ExportOptions) -> list[str]:
     formats = parse_formats(",".join(opts.formats))
     bad = [p for p in opts.precisions if p not in PRECISIONS]
     if bad:
         raise UsageError(f"Unknown precision(s) {bad}; choose from {', '.join(PRECISIONS)}.")
     if opts.batch < 1:
         raise UsageError("--batch must be at least 1.")
+    if opts.opset not in OPSETS:
+        raise UsageError(f"--opset {opts.opset} is outside the range edge-vit exports: "
+                         f"{OPSETS.start}..{OPSETS.stop - 1} (default {DEFAULT_OPSET}).")
+    if opts.int8_weight_bits not in (7, 8):
+        raise UsageError(f"--int8-weight-bits must be 7 or 8, got {opts.int8_weight_bits}.")
     if opts.max_drop is not None:
         if not opts.val_dir:
             raise UsageError("--max-drop needs labelled validation images: pass --val-data.")
@@ -158,7 +181,7 @@ def load_source_model(opts: ExportOptions):
                                  state_sha256=state_dict_sha256(model.state_dict()),
                                  note=note))
         return model, source, spec, []
-    plan = _resolve_plan(opts)  # syntax and ratio ranges: before anything is built
+    plan = resolve_plan(opts)  # syntax and ratio ranges: before anything is built
     model, source = build_model(opts.model, model_kwargs=opts.model_kwargs,
                                 pretrained=opts.pretrained, checkpoint=opts.checkpoint,
                                 seed=opts.seed)
@@ -258,24 +281,48 @@ def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
 
 def _record(ef: ExportedFile, fmt: str, root: Path, seconds: float, tools: dict,
             shape: list[int], opset: int | None) -> mf.ArtifactRecord:
+    main, *others = get_exporter(fmt).files_of(ef.path)
     return mf.ArtifactRecord(
         format=fmt, precision=ef.precision, status=mf.OK,
-        path=str(ef.path.relative_to(root)), size_bytes=_artifact_size(ef.path),
-        sha256=file_sha256(ef.path), input_name=ef.input_name, input_shape=shape,
+        path=str(main.relative_to(root)), size_bytes=sum(p.stat().st_size for p in
+                                                          (main, *others)),
+        sha256=file_sha256(main),
+        companions={str(p.relative_to(root)): file_sha256(p) for p in others},
+        input_name=ef.input_name, input_shape=shape,
         input_layout=ef.input_layout, output_name=ef.output_name, dynamic_batch=ef.dynamic_batch,
         opset=opset, tools=tools, export_seconds=round(seconds, 3))
 
 
-def _artifact_size(path: Path) -> int:
-    size = path.stat().st_size
-    weights = path.with_suffix(".bin")  # OpenVINO keeps weights beside the .xml
-    return size + (weights.stat().st_size if path.suffix == ".xml" and weights.exists() else 0)
+STAGING = ".staging"  # exporters write here; files move into place once their fate is known
+REJECTED = "rejected"  # <format>/rejected/: a failed re-export's file, beside the good one
+
+
+def _place(rec: mf.ArtifactRecord, ef: ExportedFile, exporter, root: Path,
+           manifest: mf.Manifest) -> Path:
+    """Move a checked artifact's files out of staging and store its record; returns where the
+    main file now is. A good earlier artifact of the same format and precision is never
+    replaced by a failed one: the new files go to ``<format>/rejected/`` and the attempt is
+    noted on the good record (``failed_attempt``)."""
+    old = manifest.artifact(rec.format, rec.precision)
+    keep_old = rec.status != mf.OK and old is not None and old.status == mf.OK
+    dest = root / rec.format / (REJECTED if keep_old else "")
+    dest.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for f in exporter.files_of(ef.path):
+        target = dest / f.name
+        f.replace(target)
+        moved.append(target)
+    rec.path = str(moved[0].relative_to(root))
+    rec.companions = {str(p.relative_to(root)): sha for p, sha in
+                      zip(moved[1:], rec.companions.values(), strict=True)}
+    manifest.record_attempt(rec)
+    return moved[0]
 
 
 def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = None
                ) -> ExportResult:
     say = progress or (lambda msg: log.info(msg))
-    formats = _check_options(opts)
+    formats = check_options(opts)
     opts = _unpacked(opts)
     exporters = {f: get_exporter(f) for f in formats}
     model, source, spec, warnings = load_source_model(opts)
@@ -317,32 +364,83 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     with torch.inference_mode():
         reference = _batched(lambda b: model(torch.from_numpy(b)).numpy(), x, opts.batch)
 
-    produced: dict[str, Path] = {}  # format -> fp32 file that chained formats convert from
-    for fmt, exporter in exporters.items():
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
+    run = _FormatRun(opts=opts, formats=formats, model=model, root=root, staging=staging,
+                     model_id=model_id, input_shape=input_shape, calib=calib,
+                     calib_record=calib_record, control=control, x=x, reference=reference,
+                     inputs_desc=inputs_desc, manifest=manifest, say=say)
+    try:
+        for fmt, exporter in exporters.items():
+            run.export(fmt, exporter)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    path = mf.write_manifest(root, manifest)
+    return ExportResult(manifest=manifest, manifest_path=path, warnings=warnings,
+                        attempts=run.attempts)
+
+
+@dataclass
+class _FormatRun:
+    """What every format's export shares: the model, its checks' inputs and reference
+    outputs, the manifest, and the fp32 files chained formats convert from."""
+
+    opts: ExportOptions
+    formats: list[str]
+    model: Any
+    root: Path
+    staging: Path
+    model_id: str
+    input_shape: tuple[int, ...]
+    calib: np.ndarray | None
+    calib_record: dict | None
+    control: dict | None
+    x: np.ndarray
+    reference: np.ndarray
+    inputs_desc: str
+    manifest: mf.Manifest
+    say: Callable[[str], None]
+    produced: dict[str, Path] = field(default_factory=dict)  # format -> its fp32 file
+    attempts: list[mf.ArtifactRecord] = field(default_factory=list)
+
+    def _attempt(self, rec: mf.ArtifactRecord) -> None:
+        """Store a record that made no file; say so when a good earlier one is kept."""
+        self.attempts.append(rec)
+        kept = self.manifest.record_attempt(rec)
+        if kept is not None:
+            self.say(f"{rec.format} {rec.precision}: kept the earlier good artifact "
+                     f"({kept.path}, exported {kept.created}); this attempt is recorded as its "
+                     "failed_attempt")
+
+    def export(self, fmt: str, exporter) -> None:
+        opts, manifest, say = self.opts, self.manifest, self.say
         wanted = tuple(p for p in opts.precisions if p in exporter.precisions)
         if fmt == "onnx":  # always fp32: the formats chained from ONNX convert that file
             wanted = ("fp32", *(p for p in wanted if p != "fp32"))
         wanted = wanted or exporter.precisions[:1]
         src_fmt = exporter.source_format
-        if src_fmt != "pytorch" and src_fmt not in produced:
-            if src_fmt not in formats:  # chained source not asked for: build it quietly
-                src = _export_source(src_fmt, model, root, model_id, input_shape, opts, say)
+        if src_fmt != "pytorch" and src_fmt not in self.produced:
+            if src_fmt not in self.formats:  # chained source not asked for: build it quietly,
+                # in staging, so the recorded artifact of that format is never overwritten
+                src = _export_source(src_fmt, self.model, self.staging / f"{src_fmt}-source",
+                                     self.model_id, self.input_shape, opts, say)
                 if src is not None:
-                    produced[src_fmt] = src
-            if src_fmt not in produced:
+                    self.produced[src_fmt] = src
+            if src_fmt not in self.produced:
                 for p in wanted:
-                    manifest.upsert(mf.ArtifactRecord(
+                    self._attempt(mf.ArtifactRecord(
                         format=fmt, precision=p, status=mf.SKIPPED,
                         error=f"its source format {src_fmt} was not exported"))
-                mf.write_manifest(root, manifest)
+                mf.write_manifest(self.root, manifest)
                 say(f"{fmt}: skipped ({src_fmt} failed)")
-                continue
-        source_obj = model if src_fmt == "pytorch" else produced[src_fmt]
-        request = ExportRequest(out_dir=root / fmt, stem=model_id, input_shape=input_shape,
-                                precisions=wanted, opset=opts.opset,
-                                dynamic_batch=opts.dynamic_batch,
-                                options={"tflite_layout": opts.tflite_layout, "calib": calib,
-                                         "accuracy_control": control,
+                return
+        source_obj = self.model if src_fmt == "pytorch" else self.produced[src_fmt]
+        request = ExportRequest(out_dir=self.staging / fmt, stem=self.model_id,
+                                input_shape=self.input_shape, precisions=wanted,
+                                opset=opts.opset, dynamic_batch=opts.dynamic_batch,
+                                options={"tflite_layout": opts.tflite_layout,
+                                         "calib": self.calib, "accuracy_control": self.control,
+                                         "int8_weight_bits": opts.int8_weight_bits,
                                          **opts.exporter_options})
         say(f"{fmt}: exporting {', '.join(wanted)} ...")
         t0 = time.perf_counter()
@@ -351,41 +449,45 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
             files = exporter.export(source_obj, request)
         except Exception as exc:  # any converter crash costs only this format
             error = str(exc) if isinstance(exc, EdgeVitError) else f"{type(exc).__name__}: {exc}"
-            for p in wanted:
-                manifest.upsert(mf.ArtifactRecord(format=fmt, precision=p,
-                                                  status=mf.EXPORT_FAILED, error=error))
-            mf.write_manifest(root, manifest)
             say(f"{fmt}: FAILED: {error}")
-            continue
+            for p in wanted:
+                self._attempt(mf.ArtifactRecord(format=fmt, precision=p,
+                                                status=mf.EXPORT_FAILED, error=error))
+            mf.write_manifest(self.root, manifest)
+            return
         seconds = time.perf_counter() - t0
         tools = exporter.tool_versions()
         for ef in files:
-            rec = _record(ef, fmt, root, seconds, tools, list(input_shape),
+            rec = _record(ef, fmt, self.root, seconds, tools, list(self.input_shape),
                           opts.opset if fmt == "onnx" else None)
             rec.quantization = ef.quantization
-            rec.calibration = calib_record if ef.precision in CALIBRATED else None
-            rec.parity, rec.runtime = _check(exporter, ef, x, reference, opts, inputs_desc)
+            rec.calibration = self.calib_record if ef.precision in CALIBRATED else None
+            rec.parity, rec.runtime = _check(exporter, ef, self.x, self.reference, opts,
+                                             self.inputs_desc)
             if not rec.parity.passed:
                 rec.status = mf.VALIDATION_FAILED
                 rec.error = rec.parity.failure
+            placed = _place(rec, ef, exporter, self.root, manifest)
+            self.attempts.append(rec)
             if fmt == "onnx" and ef.precision == "fp32":
-                produced["onnx"] = ef.path
-            manifest.upsert(rec)
-            mf.write_manifest(root, manifest)
+                self.produced["onnx"] = placed
+            mf.write_manifest(self.root, manifest)
             p = rec.parity
             drop = f", top-1 drop {p.top1_drop:.0%}" if p.top1_drop is not None else ""
             say(f"{fmt} {ef.precision}: {rec.status} ({seconds:.1f} s, "
                 f"max|Δ| {p.max_abs_diff:.2e}, cos {p.min_cosine:.6f}, top-1 agree "
                 f"{p.top1_agreement:.0%}{drop}, ran {rec.runtime.get('inference_precision')})"
-                f" -> {ef.path}")
-    path = mf.write_manifest(root, manifest)
-    return ExportResult(manifest=manifest, manifest_path=path, warnings=warnings)
+                f" -> {placed}")
+            kept = manifest.artifact(fmt, ef.precision)
+            if kept is not rec:
+                say(f"{fmt} {ef.precision}: kept the earlier good artifact ({kept.path}, "
+                    f"exported {kept.created}); this attempt's file is {rec.path}")
 
 
-def _export_source(fmt, model, root, model_id, input_shape, opts, say) -> Path | None:
+def _export_source(fmt, model, out_dir, model_id, input_shape, opts, say) -> Path | None:
     try:
         files = get_exporter(fmt).export(model, ExportRequest(
-            out_dir=root / fmt, stem=model_id, input_shape=input_shape, opset=opts.opset,
+            out_dir=out_dir, stem=model_id, input_shape=input_shape, opset=opts.opset,
             dynamic_batch=opts.dynamic_batch))
         return files[0].path
     except Exception as exc:
@@ -402,7 +504,7 @@ def _check(exporter, ef: ExportedFile, x, reference, opts, inputs_desc
         report = ParityReport(inputs=inputs_desc, num_inputs=len(x), max_abs_diff=float("nan"),
                               mean_abs_diff=float("nan"), min_cosine=float("nan"),
                               top1_agreement=float("nan"), precision=ef.precision,
-                              failure=f"runtime error: {type(exc).__name__}: {exc}")
+                              failure=f"runtime error: {load_failure(exporter.name, ef.path, exc)}")
         return report, {}
     if ef.precision in INT8_PRECISIONS:  # judged by agreement, against the fp32 reference
         precision = "int8"

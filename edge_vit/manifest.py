@@ -41,7 +41,10 @@ class ArtifactRecord:
     status: str
     path: str | None = None  # relative to the manifest's folder
     size_bytes: int | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # of the main file (``path``)
+    # the artifact's other files (relative path -> sha256), checked like the main one before
+    # anything loads them: OpenVINO's .bin weights
+    companions: dict[str, str] = field(default_factory=dict)
     input_name: str | None = None
     input_shape: list[int] | None = None
     input_layout: str | None = None
@@ -58,6 +61,10 @@ class ArtifactRecord:
     quantization: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
     created: str = field(default_factory=utc_now)
+    # a later export of the same format+precision that failed while this record was good: the
+    # good record (and its file) stays; the attempt is kept here (status, error, when, and
+    # where its file went, if it made one)
+    failed_attempt: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -94,8 +101,55 @@ class Manifest:
         """Replace the record of the same format+precision, keep every other one."""
         self.artifacts = [a for a in self.artifacts if a.key != record.key] + [record]
 
+    def record_attempt(self, record: ArtifactRecord) -> ArtifactRecord | None:
+        """Store an export attempt without ever erasing a finished artifact: a failed
+        ``record`` (any status but ok) next to a good earlier one is noted on that one as its
+        ``failed_attempt``, which is returned; otherwise ``record`` replaces what was there."""
+        old = self.artifact(*record.key)
+        if record.status != OK and old is not None and old.status == OK:
+            old.failed_attempt = {"status": record.status, "error": record.error,
+                                  "at": record.created, "path": record.path}
+            return old
+        self.upsert(record)
+        return None
+
     def artifact(self, fmt: str, precision: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.key == (fmt, precision)), None)
+
+
+def artifact_files(root: Path, record: ArtifactRecord) -> list[Path]:
+    """Every file of the artifact, main first: the recorded companions, or (manifests written
+    before they were recorded) the ones its format declares."""
+    main = Path(root) / (record.path or "")
+    if record.companions:
+        return [main, *(Path(root) / rel for rel in record.companions)]
+    from exporters.base import get_exporter
+
+    return get_exporter(record.format).files_of(main)
+
+
+def verify_files(root: Path, record: ArtifactRecord) -> list[str]:
+    """sha256 of each of the artifact's files; ManifestError naming the file when one is
+    missing or is not what was exported (truncated, overwritten, a broken copy)."""
+    from .models import file_sha256
+
+    if not record.path:
+        raise ManifestError(f"{record.format}/{record.precision} has no file "
+                            f"(status {record.status}).")
+    files = artifact_files(root, record)
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise ManifestError(f"artifact file(s) missing: {', '.join(missing)}",
+                            hint="Re-export it (edge-vit export).")
+    digests = [file_sha256(p) for p in files]
+    wanted = [record.sha256, *record.companions.values()]
+    # manifests written before companions were recorded give the main file only
+    for path, got, want in zip(files, digests, wanted, strict=False):
+        if want and got != want:
+            raise ManifestError(f"{path} changed since export: sha256 {got[:12]}… != "
+                                f"{want[:12]}… in the manifest (truncated, corrupt or "
+                                "overwritten).", hint="Re-export it (edge-vit export).")
+    return digests
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> Path:

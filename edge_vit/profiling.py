@@ -114,9 +114,13 @@ class ArtifactEntry:
 
     @property
     def files(self) -> list[Path]:
-        main = self.root / self.record.path
-        extra = [main.with_suffix(".bin")] if main.suffix == ".xml" else []
-        return [main, *[p for p in extra if p.exists()]]
+        main, *others = mf.artifact_files(self.root, self.record)
+        return [main, *[p for p in others if p.exists()]]
+
+    @property
+    def companion_sha256(self) -> dict[Path, str]:
+        """The recorded sha256 of each file beside the main one (OpenVINO's .bin)."""
+        return {self.root / rel: sha for rel, sha in self.record.companions.items()}
 
     def remote_path(self, path: Path) -> str:
         return f"artifacts/{self.manifest.model.id}/{path.relative_to(self.root).as_posix()}"
@@ -282,6 +286,7 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
         say(f"note: {n}")
     out: list[rs.ProfileResult] = []
     pending: list[RunPlan] = []
+    checked: dict[Path, str | None] = {}
     for plan in plans:
         if plan.options.get("filtered"):
             continue  # the user asked not to run it: nothing to record
@@ -296,12 +301,35 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
             res.settings.options["requested"] = settings.requested()
             write_json_atomic(path, res)
             out.append(res)
+        elif (broken := _broken_files(plan, checked)) is not None:
+            # its files are not what was exported: measuring them would time another model
+            # (or crash the runtime); the others go on
+            say(f"{plan.label}: FAILED: {broken}")
+            res = failed_result(plan, device, broken)
+            write_json_atomic(path, res)
+            out.append(res)
         else:
             pending.append(plan)
     if pending:
         deploy(device, [p.entry for p in pending if p.entry is not None])
         out += MeasurementSession(device, pending, settings, results_dir, say).run()
     return out
+
+
+def _broken_files(plan: RunPlan, checked: dict[Path, str | None]) -> str | None:
+    """Why the plan's artifact files on this host are not the exported ones, or None (each
+    artifact hashed once, however many runtimes run it)."""
+    e = plan.entry
+    if e is None:
+        return None
+    key = e.root / (e.record.path or "")
+    if key not in checked:
+        try:
+            mf.verify_files(e.root, e.record)
+            checked[key] = None
+        except ManifestError as exc:
+            checked[key] = f"{exc} {exc.hint or ''}".strip()
+    return checked[key]
 
 
 def _earlier_result(path: Path, plan: RunPlan, settings: ProfileSettings

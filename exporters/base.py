@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge_vit.errors import MissingRuntimeError, UsageError
+from edge_vit.errors import ArtifactLoadError, EdgeVitError, MissingRuntimeError, UsageError
 
 # name -> "module:Class"; order is the export order (later formats chain from earlier ones).
 REGISTRY: dict[str, str] = {
@@ -67,6 +67,14 @@ class Exporter:
     runtime_modules: ClassVar[tuple[str, ...]]  # importable modules needed to run the artifact
     install_extra: ClassVar[str]  # pip extra that brings them
     supports_dynamic_batch: ClassVar[bool] = False
+    # files that belong to an artifact beside its main one, as suffixes replacing the main
+    # file's (OpenVINO: the .bin weights next to the .xml)
+    companion_suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def files_of(self, main: Path) -> list[Path]:
+        """Every file of the artifact whose main file is ``main``, main first."""
+        main = Path(main)
+        return [main, *(main.with_suffix(s) for s in self.companion_suffixes)]
 
     def check_available(self) -> None:
         missing = [m for m in self.requires + self.runtime_modules if not module_available(m)]
@@ -87,6 +95,17 @@ class Exporter:
 
     def tool_versions(self) -> dict[str, str]:
         return {m: package_version(m) for m in self.requires + self.runtime_modules}
+
+
+def load_failure(runtime: str, path: Path, exc: BaseException) -> EdgeVitError:
+    """One line for a runtime that cannot load ``path``: the file, the runtime's own reason
+    (the most specific line of a multi-line C++ message), and what to do."""
+    from devices.runner import LOAD_HINT, runtime_reason  # stdlib only: the device's runner
+
+    if isinstance(exc, EdgeVitError):
+        return exc
+    return ArtifactLoadError(f"{runtime} cannot load {path}: {runtime_reason(exc)}",
+                             hint=LOAD_HINT)
 
 
 def module_available(module: str) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_vit.errors import ExportError, UsageError
 
-from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
+from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,9 @@ OUTPUT_NAME = "logits"
 # 17 is the newest opset every runtime edge-vit targets (OpenVINO, onnx2tf, TensorRT 8.5+)
 # handles for ViTs (LayerNormalization is native from 17).
 DEFAULT_OPSET = 17
+# 14: the first opset timm's attention (aten::scaled_dot_product_attention) exports to; 20: the
+# newest torch's TorchScript exporter writes. Checked before any model is built.
+OPSETS = range(14, 21)
 
 
 class OnnxExporter(Exporter):
@@ -73,15 +76,16 @@ class OnnxExporter(Exporter):
         from .quantize_onnx import quantize_dynamic_int8, quantize_static_int8
 
         target = fp32.with_name(f"{request.stem}_{precision}.onnx")
+        bits = int(request.options.get("int8_weight_bits", 7))
         if precision == "int8-dynamic":
-            how = quantize_dynamic_int8(fp32, target)
+            how = quantize_dynamic_int8(fp32, target, weight_bits=bits)
         else:
             calib = request.options.get("calib")
             if calib is None:
                 raise UsageError("ONNX static int8 needs calibration images (pass --calib DIR); "
                                  "int8-dynamic needs none.")
             how = quantize_static_int8(fp32, target, calib, input_name=INPUT_NAME,
-                                       batch=request.input_shape[0])
+                                       batch=request.input_shape[0], weight_bits=bits)
         return ExportedFile(path=target, precision=precision, input_layout="NCHW",
                             input_name=INPUT_NAME, output_name=OUTPUT_NAME,
                             dynamic_batch=request.dynamic_batch, quantization=how)
@@ -98,7 +102,7 @@ class OnnxExporter(Exporter):
             sess = ort.InferenceSession(str(exported.path), opts,
                                         providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ExportError(f"onnxruntime cannot load {exported.path}: {exc}") from exc
+            raise load_failure("onnxruntime", exported.path, exc) from exc
         name = sess.get_inputs()[0].name
 
         def run(x: np.ndarray) -> np.ndarray:

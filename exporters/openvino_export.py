@@ -10,7 +10,7 @@ import numpy as np
 
 from edge_vit.errors import ExportError, UsageError
 
-from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
+from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
 
 
 class OpenVinoExporter(Exporter):
@@ -18,6 +18,7 @@ class OpenVinoExporter(Exporter):
     suffix: ClassVar[str] = ".xml"
     source_format: ClassVar[str] = "onnx"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")
+    companion_suffixes: ClassVar[tuple[str, ...]] = (".bin",)
     requires: ClassVar[tuple[str, ...]] = ("openvino",)
     runtime_modules: ClassVar[tuple[str, ...]] = ("openvino",)
     install_extra: ClassVar[str] = "openvino"
@@ -61,7 +62,8 @@ class OpenVinoExporter(Exporter):
         if calib is None:
             raise UsageError("OpenVINO int8 needs calibration images: pass --calib DIR.")
         return quantize_int8(ov.convert_model(str(source)), calib, batch=request.input_shape[0],
-                             control=request.options.get("accuracy_control"))
+                             control=request.options.get("accuracy_control"),
+                             weight_bits=int(request.options.get("int8_weight_bits", 7)))
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None,
                     inference_precision: str | None = "f32") -> tuple[Runner, dict]:
@@ -77,7 +79,7 @@ class OpenVinoExporter(Exporter):
         try:
             compiled = core.compile_model(str(exported.path), "CPU", config)
         except Exception as exc:
-            raise ExportError(f"OpenVINO cannot load {exported.path}: {exc}") from exc
+            raise load_failure("OpenVINO", exported.path, exc) from exc
         request = compiled.create_infer_request()
         actual = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
         from .quantize_openvino import runtime_int8_ops

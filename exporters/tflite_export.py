@@ -54,7 +54,7 @@ import numpy as np
 
 from edge_vit.errors import ExportError, UsageError
 
-from .base import ExportedFile, Exporter, ExportRequest, Runner, package_version
+from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class TFLiteExporter(Exporter):
             interpreter = Interpreter(model_path=str(exported.path), num_threads=threads)
             interpreter.allocate_tensors()
         except Exception as exc:
-            raise ExportError(f"LiteRT cannot load {exported.path}: {exc}") from exc
+            raise load_failure("LiteRT", exported.path, exc) from exc
         inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ExportError(f"{exported.path} has {len(inputs)} inputs and {len(outputs)} "

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import manifest as mf
-from ..errors import EdgeVitError, ManifestError, UsageError
-from ..models import file_sha256
+from ..errors import EdgeVitError, UsageError
 from ..results import FAILED, OK, AccuracyResult, ArtifactRef
 from ..serialization import to_dict, write_json_atomic
 from . import metrics
@@ -33,7 +32,6 @@ from .preprocess import NoReadableImagesError, PreparedImages, config_key, prepa
 from .reference import load_reference, reference_source
 from .runtimes import (
     OV_PRECISIONS,
-    artifact_files,
     load_runner,
     precision_mode,
     predict,
@@ -193,7 +191,7 @@ def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalData
         result.notes.append(f"the artifact's export status is {record.status}"
                             f"{': ' + record.error if record.error else ''}")
     try:
-        digests = _check_files(manifest_dir, record)
+        digests = mf.verify_files(manifest_dir, record)
     except EdgeVitError as exc:
         result.status, result.error = FAILED, str(exc)
         return Scored(result)
@@ -271,23 +269,6 @@ def _data_fields(manifest: mf.Manifest, data: EvalDataset) -> dict:
     return {"data_fingerprint": data.fingerprint, "label_space": data.label_space,
             "limit": data.limit, "subset_seed": data.seed,
             "preprocessing": config_key(manifest.model.data_config), "host": host_id()}
-
-
-def _check_files(root: Path, record: mf.ArtifactRecord) -> list[str]:
-    """sha256 of the artifact's files; ManifestError if missing or changed since export."""
-    if not record.path:
-        raise ManifestError(f"{record.format}/{record.precision} has no file "
-                               f"(status {record.status}).")
-    files = artifact_files(root, record)
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise ManifestError(f"artifact file(s) missing: {', '.join(missing)}")
-    digests = [file_sha256(p) for p in files]
-    if record.sha256 and digests[0] != record.sha256:
-        raise ManifestError(f"{files[0]} changed since export: sha256 {digests[0][:12]}… "
-                               f"!= {record.sha256[:12]}… in the manifest (corrupt or "
-                               "overwritten); re-export it.")
-    return digests
 
 
 def _check_label_space(manifest: mf.Manifest, data: EvalDataset) -> None:

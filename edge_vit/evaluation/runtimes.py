@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.base import ExportedFile, get_exporter, package_version
+from exporters.base import ExportedFile, get_exporter, load_failure, package_version
 
 from .. import manifest as mf
 from ..errors import UsageError
@@ -45,11 +45,6 @@ def precision_mode(fmt: str, ov_precision: str) -> str:
     return f"ov:{ov_precision}" if fmt == "openvino" else "native"
 
 
-def artifact_files(root: Path, record: mf.ArtifactRecord) -> list[Path]:
-    main = Path(root) / (record.path or "")
-    return [main, main.with_suffix(".bin")] if main.suffix == ".xml" else [main]
-
-
 def load_runner(root: Path, record: mf.ArtifactRecord, threads: int | None = None,
                 ov_precision: str = "default") -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     """(run: NCHW float32 batch -> logits, info with runtime/version/inference_precision)."""
@@ -60,10 +55,13 @@ def load_runner(root: Path, record: mf.ArtifactRecord, threads: int | None = Non
                             input_name=record.input_name, output_name=record.output_name,
                             dynamic_batch=record.dynamic_batch)
     exporter = get_exporter(record.format)
-    if record.format == "openvino":
-        return exporter.load_runner(exported, threads, inference_precision=(
-            None if ov_precision == "default" else ov_precision))
-    return exporter.load_runner(exported, threads)
+    try:
+        if record.format == "openvino":
+            return exporter.load_runner(exported, threads, inference_precision=(
+                None if ov_precision == "default" else ov_precision))
+        return exporter.load_runner(exported, threads)
+    except Exception as exc:
+        raise load_failure(runtime_for(record.format), exported.path, exc) from exc
 
 
 def predict(run: Callable[[np.ndarray], np.ndarray], images: PreparedImages, batch: int,

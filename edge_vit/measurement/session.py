@@ -180,7 +180,9 @@ class MeasurementSession:
                             timm_kwargs=p.options["timm_kwargs"], batch=p.options["batch"])
             else:
                 unit.update(artifact=f"{wd}/{p.entry.remote_path(p.entry.files[0])}",
-                            sha256=p.entry.record.sha256)
+                            sha256=p.entry.record.sha256,
+                            companions={f"{wd}/{p.entry.remote_path(f)}": sha for f, sha in
+                                        p.entry.companion_sha256.items()})
             if p.runtime == "openvino":
                 unit.update(ov_device=s.ov_device, ov_precision=s.ov_precision)
             units.append(unit)
