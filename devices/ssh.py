@@ -38,9 +38,14 @@ from edge_vit.errors import (
 )
 
 log = logging.getLogger("edge_vit.devices")
-# paramiko's transport thread logs every failed handshake with a traceback at ERROR; with no
-# handler configured Python's last-resort handler prints it on stderr next to our typed error.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
+# paramiko's transport thread logs every failed handshake at ERROR, with the traceback as
+# more ERROR records, from its own thread and after our typed error was raised: through the
+# root logger's handler (the CLI's) or Python's last-resort one it lands on the terminal. The
+# typed error says what happened; paramiko's records stay out of the root logger. (A program
+# that wants them: logging.getLogger("paramiko").propagate = True.)
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
 
 USER_KNOWN_HOSTS = "~/.ssh/known_hosts"
 USER_SSH_CONFIG = "~/.ssh/config"
@@ -285,7 +290,8 @@ class SshDevice(Device):
         elif not posixpath.isabs(wd):
             wd = posixpath.join(home, wd)
         self._workdir = posixpath.normpath(wd)
-        with self._errors(f"creating {self._workdir}"):
+        with self._write_errors(self._workdir, self._workdir, 0), \
+                self._errors(f"creating {self._workdir}"):
             self._sftp_makedirs(self._workdir)
 
     def _active(self) -> bool:
@@ -399,7 +405,18 @@ class SshDevice(Device):
             py = shlex.quote(self.python)
             probe = (f"timeout --version 2>&1 | head -n 1; "
                      f"{py} -c 'import subprocess; print(\"python-ok\")' 2>/dev/null")
-            _, out, _, _, _ = self._exec(probe, self.config.connect_timeout * 3, "probing tools")
+            limit = self.config.connect_timeout * 3
+            _, out, _, _, hung_up = self._exec(probe, limit, "probing tools")
+            if hung_up:  # not "no tools": nothing answered, every command will be as slow
+                raise DeviceError(
+                    f"{self.name}: the first command on {self.where} (probing for GNU timeout "
+                    f"and {self.python}) did not finish within {limit:g} s "
+                    f"(3 x connect_timeout): the account's login shell may be slow to start "
+                    f"(~/.bashrc, ~/.profile or ~/.zshenv waiting on something: a network "
+                    f"mount, a lock, a version manager).",
+                    hint=f"Time it: ssh -p {self.port} {self.user}@{self.host} true. Fix the "
+                         "start-up file, or raise connect_timeout in the device's inventory "
+                         "entry.")
             if "coreutils" in out:
                 self._timeout_wrapper = "gnu"
             elif "python-ok" in out:
@@ -433,8 +450,54 @@ class SshDevice(Device):
 
     def _makedirs(self, rel_dir: str) -> None:
         self.connect()
-        with self._errors(f"creating {rel_dir}"):
-            self._sftp_makedirs(self._abs(rel_dir) if rel_dir else self.workdir)
+        path = self._abs(rel_dir) if rel_dir else self.workdir
+        with self._write_errors(path, path, 0), self._errors(f"creating {rel_dir}"):
+            self._sftp_makedirs(path)
+
+    @contextlib.contextmanager
+    def _write_errors(self, directory: str, target: str, need_bytes: int) -> Iterator[None]:
+        """SFTP says only "Failure" (or a size mismatch, or even "No such file") when the
+        device's disk is full or read-only: ask the device which, and say that instead."""
+        try:
+            yield
+        except DeviceError as exc:
+            if not self._active():
+                raise
+            why = self._write_problem(directory, target, need_bytes)
+            if why is None:
+                raise
+            raise DeviceError(f"{self.name}: {why}", hint=(
+                "Point this device's workdir (its inventory entry) at a writable disk with room, "
+                "or free space there; results measured so far are kept.")) from exc
+
+    def _write_problem(self, directory: str, target: str, need_bytes: int) -> str | None:
+        """"no space left on NAME:DIR ..." or "NAME:DIR is read-only ...", from the device's
+        own df and a test write in the nearest existing directory; None if neither."""
+        script = ('d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "dir $d"; '
+                  'df -Pk "$d" | tail -n 1; t="$d/.edge-vit-write-test.$$"; '
+                  'if ( : > "$t" ) 2>/dev/null; then rm -f "$t"; echo writable; '
+                  'else ( : > "$t" ) 2>&1 | tail -n 1; fi')
+        try:
+            _, out, _, _, hung_up = self._exec(
+                f"sh -c {shlex.quote(script)} sh {shlex.quote(directory)}",
+                self.config.command_timeout, "checking the disk")
+        except DeviceError:
+            return None
+        lines = out.splitlines()
+        if hung_up or not lines or not lines[0].startswith("dir "):
+            return None
+        where = f"{self.name}:{lines[0][4:]}"
+        last = lines[-1].lower()
+        if "read-only" in last:
+            return f"{where} is on a read-only file system: cannot write {target}."
+        if "permission denied" in last:
+            return f"{where} is not writable for {self.user}: cannot write {target}."
+        fields = lines[1].split() if len(lines) > 2 else []
+        free_kb = int(fields[3]) if len(fields) >= 4 and fields[3].isdigit() else None
+        if free_kb is not None and free_kb * 1024 < max(need_bytes, 1):
+            return (f"no space left on {where} ({free_kb} KiB free, {need_bytes // 1024} KiB "
+                    f"needed for {posixpath.basename(target)}).")
+        return None
 
     def _sftp_makedirs(self, path: str) -> None:
         try:
@@ -457,7 +520,8 @@ class SshDevice(Device):
         dest = self._abs(rel)
         tmp = posixpath.join(posixpath.dirname(dest),
                              f".{posixpath.basename(dest)}.{secrets.token_hex(4)}.tmp")
-        with self._errors(f"uploading {local} to {dest}"):
+        with self._write_errors(posixpath.dirname(dest), dest, local.stat().st_size), \
+                self._errors(f"uploading {local} to {dest}"):
             try:
                 self._sftp.put(str(local), tmp, confirm=True)
                 self._sftp.chmod(tmp, stat.S_IMODE(local.stat().st_mode))

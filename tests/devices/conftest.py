@@ -122,8 +122,14 @@ def _sshd_version() -> tuple[int, int]:
 
 
 def start_sshd(root: Path, client_key: Path, port: int | None = None,
-               host_key: Path | None = None) -> SshServer:
+               host_key: Path | None = None, bashrc: str = "") -> SshServer:
+    """``bashrc``: the login shell's start-up file on this device. Each server has its own
+    $HOME (``root/home``), so the account's real ~/.bashrc, ~/.profile (a slow pyenv, a stale
+    lock) never runs in the tests' commands."""
     root.mkdir(parents=True, exist_ok=True)
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".bashrc").write_text(bashrc)
     user = getpass.getuser()
     port = port or free_port()
     host_key = host_key or keygen(root / "hostkey_ed25519")
@@ -141,6 +147,7 @@ def start_sshd(root: Path, client_key: Path, port: int | None = None,
         "StrictModes no",
         "Subsystem sftp internal-sftp",
         "LogLevel ERROR",
+        f"SetEnv HOME={home}",  # the admin's SetEnv overrides the account's home directory
     ]
     if _sshd_version() >= (9, 8):  # do not lock loopback out after refused host keys
         lines.append("PerSourcePenalties no")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
+import pwd
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -283,6 +287,25 @@ def test_silent_server_unreachable_within_connect_timeout(sshd):
         assert time.monotonic() - start < 2.5
 
 
+def test_cli_prints_no_library_traceback_for_a_silent_port(tmp_path):
+    """paramiko's transport thread logs the failed handshake (with its traceback) after the
+    typed error; in the real CLI process nothing of it reaches the terminal."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        inventory = tmp_path / "devices.toml"
+        inventory.write_text(f'[devices.mute]\nkind = "ssh"\nhost = "127.0.0.1"\n'
+                             f'port = {listener.getsockname()[1]}\nuser = "nobody"\n'
+                             f'connect_timeout = 1\nretries = 0\n')
+        proc = subprocess.run([sys.executable, "-m", "edge_vit", "devices", "check", "mute",
+                               "--inventory", str(inventory)], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert proc.returncode == DeviceUnreachableError.exit_code
+    assert "no SSH handshake within 1 s" in proc.stderr
+    assert "paramiko" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 2  # the error and its hint
+
+
 def test_wrong_key_is_an_authentication_error(sshd, tmp_path, ssh_keygen):
     other = ssh_keygen(tmp_path / "other_key")
     with pytest.raises(DeviceAuthenticationError, match="refused authentication"):
@@ -324,11 +347,75 @@ def test_user_ssh_config_is_read_by_default(sshd, isolated_home):
 def test_tilde_workdir_resolves_against_remote_home(sshd):
     name = f".cache/edge-vit-test-{os.getpid()}"
     device = SshDevice(sshd.device_config(workdir=f"~/{name}"))
-    try:
+    home = pwd.getpwnam(sshd.user).pw_dir  # the account's, as SFTP reports it (the test
+    try:  # sshd gives commands another $HOME: see conftest)
         assert device.workdir.startswith("/")  # reading it connects to ask the remote home
-        home = device.run(["sh", "-c", 'printf %s "$HOME"']).stdout
         assert device.workdir == f"{home}/{name}"
         assert device.run(["pwd"]).stdout.strip() == device.workdir
     finally:
         device.close()
         shutil.rmtree(f"{home}/{name}", ignore_errors=True)  # loopback: the same filesystem
+
+
+def test_commands_do_not_run_the_accounts_startup_files(sshd_factory, tmp_path):
+    """The test device has its own $HOME: the account's ~/.bashrc (a slow pyenv, a stale
+    lock) cannot slow or break the loopback tests; only the server's own start-up file runs."""
+    server = sshd_factory(bashrc="export EDGE_VIT_TEST_MARK=server-home\n")
+    with SshDevice(server.device_config(workdir=str(tmp_path / "w"))) as device:
+        out = device.run(["sh", "-c", 'printf "%s|%s" "$HOME" "$EDGE_VIT_TEST_MARK"']).stdout
+    home, mark = out.split("|")
+    assert home == str(server.root / "home")
+    if pwd.getpwnam(server.user).pw_shell.endswith("bash"):  # bash runs ~/.bashrc for sshd
+        assert mark == "server-home"
+
+
+def test_slow_login_shell_is_named_not_misread_as_missing_tools(sshd_factory, tmp_path):
+    if not pwd.getpwnam(getpass.getuser()).pw_shell.endswith("bash"):
+        pytest.skip("the account's login shell is not bash: no ~/.bashrc to make slow")
+    server = sshd_factory(bashrc="sleep 4\n")  # every command waits 4 s before it starts
+    cfg = server.device_config(workdir=str(tmp_path / "w"), connect_timeout=0.5)
+    start = time.monotonic()
+    with SshDevice(cfg) as device, pytest.raises(DeviceError) as info:
+        device.run(["true"])
+    assert time.monotonic() - start < 4  # gave up at 3 x connect_timeout, did not wait
+    text = str(info.value)
+    assert "did not finish within 1.5 s" in text and "login shell may be slow" in text
+    assert "no GNU timeout" not in text and "ssh -p" in info.value.hint
+
+
+@pytest.fixture
+def small_disks(tmp_path):
+    """``(full, read_only)``: a 1 MiB tmpfs and a read-only one (needs root to mount)."""
+    full, ro = tmp_path / "full", tmp_path / "ro"
+    full.mkdir()
+    ro.mkdir()
+    mounted = []
+    for path, opts in ((full, "size=1m"), (ro, "size=1m,ro")):
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            for m in mounted:
+                subprocess.run(["umount", str(m)], capture_output=True)
+            pytest.skip(f"cannot mount a tmpfs here (root needed): {proc.stderr.strip()}")
+        mounted.append(path)
+    yield full, ro
+    for m in mounted:
+        subprocess.run(["umount", "-l", str(m)], capture_output=True)
+
+
+def test_full_disk_on_the_device_is_named(sshd, small_disks, tmp_path):
+    full, _ = small_disks
+    big = tmp_path / "weights.bin"
+    big.write_bytes(os.urandom(2_000_000))
+    with SshDevice(sshd.device_config(workdir=str(full / "work"))) as device:
+        with pytest.raises(DeviceError) as info:
+            device.push([(big, "artifacts/weights.bin")])
+        assert f"no space left on loopback:{full}/work/artifacts" in str(info.value)
+        assert "1024 KiB free" in str(info.value) and "workdir" in info.value.hint
+        assert device.run(["ls", "-A", "artifacts"]).stdout == ""  # no half file left
+
+
+def test_read_only_workdir_on_the_device_is_named(sshd, small_disks):
+    _, ro = small_disks
+    with pytest.raises(DeviceError, match=f"loopback:{ro} is on a read-only file system"):
+        SshDevice(sshd.device_config(workdir=str(ro / "work"))).connect()
