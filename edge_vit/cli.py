@@ -11,16 +11,24 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
-from .errors import EdgeVitError, UsageError
+from .errors import INTERRUPTED_EXIT_CODE, EdgeVitError, UsageError
 from .models import DEFAULT_MODEL
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# No rich markup anywhere: library messages are printed verbatim ('[devices.pi]' in a hint must
+# survive); colour comes only from styled() parts.
+console = Console(stderr=False, highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 if not console.is_terminal:  # piped or captured: keep table rows whole instead of 80 columns
     console.width = 160
     err_console.width = 160
+
+
+def styled(*parts) -> Text:
+    """A line of plain strings and (text, style) pairs; no part is read as markup."""
+    return Text.assemble(*parts)
 
 
 class EdgeVitGroup(click.Group):
@@ -30,10 +38,15 @@ class EdgeVitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EdgeVitError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(styled(("error:", "bold red"), f" {exc}"))
             if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}")
+                err_console.print(styled(("hint:", "yellow"), f" {exc.hint}"))
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
+            err_console.print("interrupted: everything written before it is kept (each artifact, "
+                              "profile round and sweep unit is saved as it finishes); run the "
+                              "same command again to go on.")
+            ctx.exit(INTERRUPTED_EXIT_CODE)
 
 
 def _kv_pairs(values: tuple[str, ...]) -> dict:
@@ -60,8 +73,24 @@ def _csv(text: str) -> tuple[str, ...]:
 def main(verbose: bool) -> None:
     """Prune timm Vision Transformers, export them to ONNX / OpenVINO / TFLite, and check
     every artifact against PyTorch."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: a record's traceback (any library's) becomes its last
+    line, the exception itself; the typed error the command ends with says what to do."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        exc = ei[1]
+        return f"  ({type(exc).__name__}: {exc})" if exc is not None else ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n  (", " (")
 
 
 _model_options = [
@@ -101,7 +130,11 @@ def model_options(fn):
 @click.option("--precision", "precisions", default="fp32,fp16", show_default=True,
               help="fp32, fp16, int8 (static/full-integer, needs --calib), int8-dynamic "
                    "(ONNX, TFLite); each format makes the ones it offers (ONNX always fp32).")
-@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--opset", type=int, default=17, show_default=True,
+              help="ONNX opset, 14..20.")
+@click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7",
+              show_default=True, help="int8 weight range. 7 runs the same on every x86 CPU; 8 "
+              "only for VNNI or ARM targets (x86 without VNNI saturates, losing accuracy).")
 @click.option("--batch", type=int, default=1, show_default=True)
 @click.option("--dynamic-batch", is_flag=True, help="Dynamic batch axis (ONNX, OpenVINO).")
 @click.option("--tflite-layout", type=click.Choice(["NHWC", "NCHW"]), default="NHWC",
@@ -122,9 +155,9 @@ def model_options(fn):
 @click.option("--max-drop", type=float, help="OpenVINO int8: NNCF keeps layers in fp32 until "
               "top-1 on --val-data drops by at most this many points.")
 def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
-           calib_dir, calib_size, formats, precisions, opset, batch, dynamic_batch, tflite_layout,
-           out_root, model_id, parity_inputs, parity_images, val_dir, val_labels, val_size,
-           max_drop):
+           calib_dir, calib_size, formats, precisions, opset, int8_weight_bits, batch,
+           dynamic_batch, tflite_layout, out_root, model_id, parity_inputs, parity_images,
+           val_dir, val_labels, val_size, max_drop):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
     from .export import ExportOptions, run_export
@@ -133,7 +166,8 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
         model=model, pretrained=pretrained, checkpoint=checkpoint,
         model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
         round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=_csv(formats),
-        precisions=_csv(precisions), opset=opset, batch=batch, dynamic_batch=dynamic_batch,
+        precisions=_csv(precisions), opset=opset, int8_weight_bits=int(int8_weight_bits),
+        batch=batch, dynamic_batch=dynamic_batch,
         tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
         parity_inputs=parity_inputs, parity_images=parity_images, seed=seed, val_dir=val_dir,
         val_labels=val_labels, val_size=val_size, max_drop=max_drop)
@@ -141,7 +175,11 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
     _print_manifest(result.manifest, result.manifest_path)
     if result.failed:
         names = ", ".join(f"{a.format}/{a.precision}: {a.status}" for a in result.failed)
-        err_console.print(f"[bold red]{len(result.failed)} artifact(s) not usable:[/] {names}")
+        err_console.print(styled((f"{len(result.failed)} artifact(s) not usable:", "bold red"),
+                                 f" {names}"))
+        for a in result.kept:
+            err_console.print(f"kept the earlier good {a.format}/{a.precision} ({a.path}); the "
+                              "failed attempt is in the manifest as its failed_attempt")
         sys.exit(6 if all(a.status == "validation_failed" for a in result.failed) else 5)
 
 
@@ -164,7 +202,7 @@ def _print_manifest(manifest, path: Path) -> None:
         p = a.parity
         table.add_row(
             a.format, a.precision, str(a.runtime.get("inference_precision", "-")),
-            f"[{'green' if a.status == 'ok' else 'red'}]{a.status}[/]",
+            styled((a.status, "green" if a.status == "ok" else "red")),
             f"{a.size_bytes / 1e6:.2f}" if a.size_bytes else "-",
             _num(p and p.max_abs_diff, ".1e"), _num(p and p.min_cosine, ".6f"),
             _num(p and p.top1_agreement, ".0%"),
@@ -275,7 +313,7 @@ def doctor():
     for col in ("component", "status", "version", "purpose", "to install"):
         t.add_column(col)
     for c in check_components():
-        t.add_row(c.module, "[green]ok[/]" if c.available else "[red]missing[/]",
+        t.add_row(c.module, styled(("ok", "green")) if c.available else styled(("missing", "red")),
                   c.version or "-", c.purpose, "" if c.available else c.install)
     console.print(t)
 

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from .artifact_id import ArtifactId
-from .cli import console, err_console, main
+from .cli import console, err_console, main, styled
 
 _inventory_option = click.option(
     "--inventory", type=click.Path(path_type=Path, dir_okay=False),
@@ -58,9 +58,9 @@ def devices_check(name, inventory):
     with _open(name, inventory) as device:
         data = probe(device)
     env = data.get("environment", {})
-    console.print(f"[bold]{name}[/] ({device.kind}): {env.get('cpu_model')} · "
-                  f"{env.get('cores_logical')} cores · {env.get('os')} · "
-                  f"Python {env.get('python')}")
+    console.print(styled((name, "bold"), f" ({device.kind}): {env.get('cpu_model')} · "
+                         f"{env.get('cores_logical')} cores · {env.get('os')} · "
+                         f"Python {env.get('python')}"))
     if env.get("board"):
         console.print(f"board: {env['board']}")
     t = Table()
@@ -68,7 +68,7 @@ def devices_check(name, inventory):
         t.add_column(col)
     hints = data.get("install_hints", {})
     for rt, version in data.get("runtimes", {}).items():
-        t.add_row(rt, f"[green]{version}[/]" if version else "[red]missing[/]",
+        t.add_row(rt, styled((version, "green")) if version else styled(("missing", "red")),
                   "" if version else str(hints.get(rt, "")))
     console.print(t)
 
@@ -186,7 +186,7 @@ def print_results(results, device_name: str) -> None:
         if r.throttled:
             flags.append("THROTTLED")
         if r.status != "ok":
-            flags.append(f"[red]{r.status}[/]: {(r.error or '')[:50]}")
+            flags.append(f"{r.status.upper()}: {(r.error or '')[:50]}")
         ci = f" [{_fmt(lat.p50_ci[0])}, {_fmt(lat.p50_ci[1])}]" if lat and lat.p50_ci else ""
         rounds = "-"
         if r.session is not None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .cli import console, err_console, main
+from .cli import console, err_console, main, styled
+from .evaluation.preprocess import UNREADABLE_NOTE
 
 
 @main.command("eval")
@@ -47,7 +48,7 @@ def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache
     err_console.print(f"data: {len(data.images)} images of {data.num_classes} classes "
                       f"({data.layout}, {data.label_space}) in {data.root}")
     for note in data.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+        err_console.print(styled(("note:", "yellow"), f" {note}"))
     options = EvalOptions(batch=batch, threads=threads, ov_precision=ov_precision,
                           use_cache=not no_cache, cache_dir=cache_dir, show_progress=True)
     results = evaluate_all(artifacts or (Path("artifacts"),), data, options=options,
@@ -64,7 +65,7 @@ def _say(result) -> None:
     a = result.artifact
     what = f"{a.model_id} {a.format}/{a.precision} on {result.runtime}"
     if result.status != "ok":
-        err_console.print(f"[red]{what}: failed:[/] {result.error}")
+        err_console.print(styled((f"{what}: failed:", "red"), f" {result.error}"))
     else:
         err_console.print(f"{what}: top-1 {result.top1:.2f}%"
                           f"{' (cached)' if result.cached else ''}")
@@ -84,9 +85,9 @@ def print_accuracy(results) -> None:
         a = r.artifact
         flag = ""
         if r.status != "ok":
-            flag = f"[red]{r.status}[/]: {(r.error or '')[:60]}"
+            flag = f"{r.status.upper()}: {(r.error or '')[:60]}"
         elif r.flagged:
-            flag = "[red]FLAGGED[/]"
+            flag = "FLAGGED"
         if r.cached:
             flag = (flag + " cached").strip()
         ci = f" [{r.top1_ci[0]:.1f}, {r.top1_ci[1]:.1f}]" if r.top1_ci else ""
@@ -98,9 +99,10 @@ def print_accuracy(results) -> None:
                   else f"{r.agreement_with_reference:.1%}",
                   "-" if r.drop_vs_reference is None else f"{r.drop_vs_reference:+.2f}",
                   _pct(rate, 1), flag)
-        notes.update(n for n in r.notes if n.startswith("RANDOM"))
+        # said again for results served from the cache: the images were not decoded this time
+        notes.update(n for n in r.notes if n.startswith("RANDOM") or UNREADABLE_NOTE in n)
         if r.flag_reason:
             notes.add(f"{a.model_id} {a.format}/{a.precision}: {r.flag_reason}")
     console.print(t)
     for n in sorted(notes):
-        console.print(f"[yellow]note:[/] {n}")
+        console.print(styled(("note:", "yellow"), f" {n}"))

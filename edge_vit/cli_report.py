@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import console, err_console, main
+from .cli import console, err_console, main, styled
 
 
 @main.command("report")
@@ -34,18 +34,17 @@ def report(artifacts, results_dir, accuracy_dir, out_dir, formats):
     written = write_report(rep, out_dir, wanted)
     for w in rep.warnings:
         loud = w.startswith("RANDOM-INIT")
-        err_console.print(f"[bold red]WARNING:[/] {w}" if loud else f"[yellow]warning:[/] {w}",
-                          markup=True, highlight=False)
+        err_console.print(styled(("WARNING:", "bold red") if loud else ("warning:", "yellow"),
+                                 f" {w}"))
     for device in rep.device_names():
         rows = rep.rows_for(device)
         failed = sum(r.status != "ok" for r in rows)
-        console.print(f"[bold]{device}[/]: {len(rows)} rows, {failed} failed or not measured; "
-                      "Pareto front:")
+        console.print(styled((device, "bold"), f": {len(rows)} rows, {failed} failed or not "
+                             "measured; Pareto front:"))
         front = front_rows(rows)
         for r in front:
-            console.print(f"  {'≈' if r.pareto == 'tied' else '★'} {front_summary(r)}",
-                          markup=False)
+            console.print(f"  {'≈' if r.pareto == 'tied' else '★'} {front_summary(r)}")
         if not front:
             console.print("  (no row with both latency and accuracy)")
     for fmt, path in written.items():
-        console.print(f"wrote {fmt}: {path}", markup=False)
+        console.print(f"wrote {fmt}: {path}")

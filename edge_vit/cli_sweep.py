@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli import _kv_pairs, console, err_console, main
+from .cli import _kv_pairs, console, err_console, main, styled
 
 
 @main.command()
@@ -94,7 +94,7 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
     console.print(f"sweep {cfg.name}: {len(summary.ran)} unit(s) run, {len(summary.skipped)} "
                   f"already done, {len(summary.failed)} failed -> {summary.out_dir}")
     for rec in summary.failed:
-        console.print(f"  [red]failed[/] {rec.unit}: {rec.error}")
+        console.print(styled("  ", ("failed", "red"), f" {rec.unit}: {rec.error}"))
     for kind, path in summary.report.items():
         console.print(f"  report {kind}: {path}")
     if summary.failed:

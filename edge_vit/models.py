@@ -114,8 +114,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_CHECKPOINT_HINT = "Expected a .safetensors file or a .pth/.pt state dict (tensors only)."
+
+
 def read_checkpoint(path: Path) -> dict:
     """Read a state dict from .safetensors or .pth/.pt, never unpickling arbitrary objects."""
+    import pickle
+
     import torch
 
     path = Path(path)
@@ -129,10 +134,23 @@ def read_checkpoint(path: Path) -> dict:
         else:
             # weights_only=True refuses pickled code: only tensors and plain containers load.
             state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, foreign format, pickled objects
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not an object, just bytes that are no pickle
+            raise CheckpointError(f"Cannot read checkpoint {path}: it is corrupt or not a "
+                                  "PyTorch file.", hint=_CHECKPOINT_HINT) from exc
+        # weights_only refused a class or function: not torch's advice to set
+        # weights_only=False, which would run whatever the file holds
+        raise CheckpointError(
+            f"Checkpoint {path} holds pickled Python objects, not only tensors; edge-vit never "
+            "unpickles them (loading one can run arbitrary code).",
+            hint="Where you trust the file, re-save its weights: torch.save(model.state_dict(), "
+                 "'weights.pth'), or safetensors.torch.save_file(model.state_dict(), "
+                 "'weights.safetensors').",
+        ) from exc
+    except Exception as exc:  # corrupt file, foreign format
         raise CheckpointError(
             f"Cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-            hint="Expected a .safetensors file or a .pth/.pt state dict (tensors only).",
+            hint=_CHECKPOINT_HINT,
         ) from exc
     # timm / DeiT / lightning conventions for where the weights live
     if isinstance(state, dict):

@@ -211,10 +211,11 @@ class Sweep:
 
     # -- the grid ---------------------------------------------------------------------------
     def run(self) -> SweepSummary:
+        self._check_finetune()  # every check before the first file is written
+        self._check_profile()
+        self._check_grid()
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / "sweep.json", self.cfg)
-        self._check_finetune()
-        self._check_profile()
         exports = []
         for model in self.cfg.models:
             for plan in self.cfg.prune:
@@ -280,6 +281,56 @@ class Sweep:
         result = run_export(opts, progress=lambda m: self.say(f"    {m}"))
         failed = [f"{a.format}/{a.precision}: {a.status}" for a in result.failed]
         return {"manifest_dir": str(result.manifest_path.parent), "failed_artifacts": failed}
+
+    def _check_grid(self) -> None:
+        """Every cell of the grid (models, pruning plans, formats, precisions, devices, data
+        paths) checked before any work, all problems reported at once: an impossible plan is
+        found now, not after the other units ran for an hour."""
+        from devices import get_device_config
+
+        from .export import check_options, resolve_plan
+        from .models import create_model
+        from .pruning import validate_plan
+
+        cfg, problems = self.cfg, []
+
+        def check(what: str, fn) -> Any:
+            try:
+                return fn()
+            except EdgeVitError as exc:
+                problems.append(f"{what}: {exc}" + (f" ({exc.hint})" if exc.hint else ""))
+                return None
+
+        for key in ("data", "calib", "finetune_data"):
+            value = getattr(cfg, key)
+            if value and not Path(value).exists():
+                problems.append(f"{key}: {value} does not exist")
+        for model in cfg.models:
+            if model.checkpoint and not Path(model.checkpoint).is_file():
+                problems.append(f"model {model.name}: checkpoint {model.checkpoint} does not "
+                                "exist")
+            pruned_folder = (Path(model.name) / "prune_spec.json").is_file()
+            net = None if pruned_folder else check(
+                f"model {model.name}", lambda m=model: create_model(m.name, m.model_kwargs))
+            check("formats/precisions", lambda m=model: check_options(
+                self._source_options(m, None)))
+            for plan in cfg.prune:
+                if plan == UNPRUNED:
+                    continue
+                if pruned_folder:
+                    problems.append(f"prune {plan!r}: {model.name} is already pruned")
+                    continue
+                parsed = check(f"prune {plan!r}",
+                               lambda m=model, p=plan: resolve_plan(self._source_options(m, p)))
+                if parsed is not None and net is not None:
+                    check(f"prune {plan!r} on {model.name}", lambda p=parsed, n=net:
+                          validate_plan(p, n))
+        for device in cfg.devices:
+            check(f"device {device}", lambda d=device: get_device_config(d, cfg.inventory))
+        if problems:
+            unique = list(dict.fromkeys(problems))
+            raise UsageError(f"The sweep grid has {len(unique)} problem(s), found before any "
+                             "work:\n  - " + "\n  - ".join(unique))
 
     def _check_profile(self) -> None:
         """Impossible profile settings fail before any export runs."""

@@ -34,6 +34,7 @@ from .progress import progress_bar
 log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1
+UNREADABLE_NOTE = "unreadable image(s) skipped, not scored"  # the start of the result note
 _IN_MEMORY_BYTES = 1 << 30  # larger uncached pixel arrays are backed by a temporary file
 _TO_TENSOR = ("ToTensor", "MaybeToTensor", "PILToTensor", "MaybePILToTensor")
 
@@ -104,7 +105,7 @@ class PreparedImages:
             return []
         shown = "; ".join(f"{p} ({why})" for p, why in self.unreadable[:5])
         more = f" and {len(self.unreadable) - 5} more" if len(self.unreadable) > 5 else ""
-        return [f"{len(self.unreadable)} unreadable image(s) skipped, not scored: {shown}{more}"]
+        return [f"{len(self.unreadable)} {UNREADABLE_NOTE}: {shown}{more}"]
 
 
 def prepare(dataset: EvalDataset, cfg: dict[str, Any], cache_dir: Path | None = None,

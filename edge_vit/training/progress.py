@@ -22,7 +22,7 @@ def epoch_bar(enabled: bool, description: str, total: int) -> Iterator[Callable[
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.1f} %"),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:

@@ -158,3 +158,38 @@ def test_impossible_model_arguments_are_a_message(runner):
     result = runner.invoke(main, ["info", "--model-arg", "num_heads=5"])
     assert result.exit_code == 2 and "Bad model arguments" in result.output
     assert "Traceback" not in result.output
+
+
+def test_hints_are_printed_verbatim_not_as_markup(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no inventory of the user's
+    monkeypatch.delenv("EDGE_VIT_DEVICES", raising=False)
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text('[devices.pi]\nkind = "ssh"\nhost = "10.0.0.9"\n')
+    result = runner.invoke(main, ["devices", "check", "jetson1", "--inventory", str(inventory)])
+    assert result.exit_code == 2
+    assert "[devices.jetson1]" in result.output  # rich would have eaten it as a style tag
+    inventory.write_text('[devices.pi]\nkind = "ssh"\nhost = "h"\n[stuff]\nx = 1\n')
+    result = runner.invoke(main, ["devices", "list", "--inventory", str(inventory)])
+    assert result.exit_code == 2 and "[devices.NAME]" in result.output
+
+
+def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_vit", "export", "--model-arg", "img_size=32",
+         "--model-arg", "patch_size=8", "--formats", "onnx,openvino", "--out", str(tmp_path)],
+        stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:  # interrupt once the work has started
+        lines.append(line)
+        if "exporting" in line:
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, "".join(lines) + rest
+    assert "interrupted" in rest and "Traceback" not in rest and "Aborted" not in rest

@@ -115,3 +115,18 @@ def test_pretrained_without_hub_is_a_clear_error(monkeypatch):
 def test_pretrained_and_checkpoint_are_exclusive(tmp_path):
     with pytest.raises(UsageError):
         build_model("deit_tiny_patch16_224", pretrained=True, checkpoint=tmp_path / "x.pth")
+
+
+class _Pickled:  # any class: a checkpoint holding one needs unpickling code to load
+    pass
+
+
+def test_pickled_checkpoint_is_refused_with_edge_vits_own_message(tmp_path):
+    import torch
+
+    path = tmp_path / "whole_model.pth"
+    torch.save({"model": _Pickled(), "w": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="holds pickled Python objects") as info:
+        read_checkpoint(path)
+    assert "weights_only" not in str(info.value)  # never torch's advice to turn it off
+    assert "state_dict()" in info.value.hint

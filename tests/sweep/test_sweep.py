@@ -68,14 +68,35 @@ def test_interrupted_sweep_resumes_without_redoing_units(tmp_path, imagenet_samp
 
 
 def test_failing_unit_keeps_the_others(tmp_path):
-    cfg = _config(tmp_path, prune=["none", "heads=1.5"], formats=["onnx"])
+    broken = tmp_path / "broken.safetensors"  # found only when the export reads it
+    broken.write_bytes(b"not a safetensors file")
+    cfg = _config(tmp_path, prune=["none"], formats=["onnx"], models=[
+        ModelEntry(name="deit_tiny_patch16_224", model_kwargs=TINY_1K),
+        ModelEntry(name="deit_tiny_patch16_224", model_kwargs=TINY_1K, checkpoint=str(broken))])
     summary = run_sweep(cfg)
     assert [r.kind for r in summary.failed] == ["export"]
-    assert "heads" in summary.failed[0].error
+    assert "broken.safetensors" in summary.failed[0].error
     assert any(u.startswith("profile-local-") for u in summary.ran)
     # a failed unit is retried by the next run, the finished ones are not
     summary2 = run_sweep(cfg)
     assert [u.split("-")[0] for u in summary2.ran] == ["export"]
+
+
+def test_every_bad_cell_of_the_grid_is_found_before_any_work(tmp_path):
+    plan = tmp_path / "plan.json"  # well formed, but impossible for a 2-block model
+    plan.write_text('{"drop_blocks": [5]}')
+    cfg = _config(tmp_path, prune=["none", "heads=1.5", "heads=0.34,mlp=0.5", str(plan)],
+                  formats=["onnx", "coreml"], precisions=["fp32", "int8"],
+                  devices=["local", "nosuchboard"], data=str(tmp_path / "missing"))
+    with pytest.raises(UsageError) as info:
+        run_sweep(cfg)
+    text = str(info.value)
+    for expected in ("'heads=1.5': heads = 1.5 is outside [0, 1)",
+                     f"'{plan}' on deit_tiny_patch16_224: Plan drop_blocks names block(s) [5]",
+                     "coreml", "device nosuchboard", f"data: {tmp_path / 'missing'} does not"):
+        assert expected in text, (expected, text)
+    assert "'heads=0.34,mlp=0.5'" not in text  # the good cells are not blamed
+    assert not (tmp_path / "sweep").exists()  # nothing was written, nothing ran
 
 
 def test_config_file_and_cli(tmp_path):
