@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 
 from edge_vit.errors import DeviceCommandError, DeviceError, MissingRuntimeError, UsageError
-from edge_vit.models import file_sha256 as sha256_file
+from edge_vit.files import file_sha256 as sha256_file
 
 if TYPE_CHECKING:
     from devices.inventory import DeviceConfig

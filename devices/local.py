@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from devices.base import DEFAULT_WORKDIR, CommandResult, Device, check_command, sha256_file
 from devices.inventory import DeviceConfig
 from edge_vit.errors import DeviceError
+from edge_vit.files import copy_atomic
 
 
 class LocalDevice(Device):
@@ -83,7 +82,7 @@ class LocalDevice(Device):
         src = src if src.is_absolute() else self.root / src
         if not src.is_file():
             raise DeviceError(f"{self.name}: cannot fetch {src}: no such file.")
-        return _copy_atomic(src, Path(local_path))
+        return copy_atomic(src, Path(local_path))
 
     def close(self) -> None:
         pass
@@ -95,7 +94,7 @@ class LocalDevice(Device):
         (self.root / rel_dir).mkdir(parents=True, exist_ok=True)
 
     def _upload_atomic(self, local: Path, rel: str) -> None:
-        _copy_atomic(local, self.root / rel)
+        copy_atomic(local, self.root / rel)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -103,17 +102,3 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
-
-
-def _copy_atomic(src: Path, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest

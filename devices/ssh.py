@@ -15,13 +15,11 @@ import fnmatch
 import getpass
 import hashlib
 import logging
-import os
 import posixpath
 import secrets
 import shlex
 import socket
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +34,7 @@ from edge_vit.errors import (
     DeviceUnreachableError,
     HostKeyError,
 )
+from edge_vit.files import atomic_path
 
 log = logging.getLogger("edge_vit.devices")
 # paramiko's transport thread logs every failed handshake at ERROR, with the traceback as
@@ -434,18 +433,11 @@ class SshDevice(Device):
     def fetch(self, remote_rel: str, local_path: str | Path) -> Path:
         self.connect()
         remote, local = self._abs(str(remote_rel)), Path(local_path)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            with self._errors(f"fetching {remote}"):
-                try:
-                    self._sftp.get(remote, tmp)
-                except FileNotFoundError as exc:
-                    raise DeviceError(f"{self.name}: cannot fetch {remote}: no such file.") from exc
-            os.replace(tmp, local)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(local) as tmp, self._errors(f"fetching {remote}"):
+            try:
+                self._sftp.get(remote, str(tmp))
+            except FileNotFoundError as exc:
+                raise DeviceError(f"{self.name}: cannot fetch {remote}: no such file.") from exc
         return local
 
     def _makedirs(self, rel_dir: str) -> None:

@@ -30,8 +30,9 @@ from exporters.onnx_export import DEFAULT_OPSET, OPSETS
 from . import manifest as mf
 from .complexity import count_macs, describe, model_input_size
 from .errors import EdgeVitError, UsageError
+from .files import file_sha256
 from .images import data_config, list_images, load_images, random_inputs
-from .models import DEFAULT_MODEL, ModelSource, build_model, file_sha256
+from .models import DEFAULT_MODEL, ModelSource, build_model
 from .parity import INT8_PRECISIONS, ParityReport, compare
 from .serialization import to_dict
 

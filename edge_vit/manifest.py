@@ -131,7 +131,7 @@ def artifact_files(root: Path, record: ArtifactRecord) -> list[Path]:
 def verify_files(root: Path, record: ArtifactRecord) -> list[str]:
     """sha256 of each of the artifact's files; ManifestError naming the file when one is
     missing or is not what was exported (truncated, overwritten, a broken copy)."""
-    from .models import file_sha256
+    from .files import file_sha256
 
     if not record.path:
         raise ManifestError(f"{record.format}/{record.precision} has no file "

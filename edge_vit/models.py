@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, UnknownModelError, WeightsUnavailableError
+from .files import file_sha256
 
 DEFAULT_MODEL = "deit_tiny_patch16_224"
 SUPPORTED_PATTERNS = ("vit_*", "deit_*", "resmlp_*")
@@ -105,13 +106,6 @@ def state_dict_sha256(state: dict) -> str:
         h.update(t.view(-1).view(__import__("torch").uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _CHECKPOINT_HINT = "Expected a .safetensors file or a .pth/.pt state dict (tensors only)."

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -73,15 +71,6 @@ def dumps(obj: Any) -> str:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON so that a reader (or a crash) never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(dumps(obj))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .files import write_text_atomic
+
+    write_text_atomic(path, dumps(obj))

@@ -29,7 +29,7 @@ def write_slice(root: Path, limit: int, target: Path, seed: int = 0,
     import gzip
 
     from ..evaluation.datasets import load_dataset
-    from ..models import file_sha256
+    from ..files import file_sha256
 
     data = load_dataset(root, labels="folders", limit=limit, seed=seed)
     tmp = target.with_name(target.name + ".tmp")
@@ -51,8 +51,9 @@ def build(run: Path, cifar: Path, test_images: int = 2000, train_images: int = 5
     import torch
 
     from ..evaluation.archive import resolve_data_root
+    from ..files import file_sha256
     from ..images import data_config
-    from ..models import create_model, file_sha256, load_checkpoint_into
+    from ..models import create_model, load_checkpoint_into
     from ..training.data import load_split
     from ..training.loop import evaluate
 

@@ -4,13 +4,11 @@ refuses absolute paths, links that leave the folder and device files."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import atomic_dir
 from .cache import cache_root
 
 _ARCHIVES = (".tar", ".tar.gz", ".tgz")
@@ -25,7 +23,7 @@ def resolve_data_root(path: Path, cache_dir: Path | None = None) -> Path:
         raise UsageError(f"Data not found: {path}")
     if not path.name.endswith(_ARCHIVES):
         raise UsageError(f"{path} is neither a folder nor a .tar/.tar.gz archive of images.")
-    from ..models import file_sha256
+    from ..files import file_sha256
 
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4
         raise UsageError(f"Unpacking {path} safely needs tarfile's 'data' filter (Python "
@@ -33,17 +31,11 @@ def resolve_data_root(path: Path, cache_dir: Path | None = None) -> Path:
     target = cache_root(cache_dir) / "data" / file_sha256(path)[:24]
     if (target / ".complete").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
-    try:
-        with tarfile.open(path) as tar:
-            tar.extractall(tmp, filter="data")  # refuses absolute paths, links out, devices
+    try:  # replace=False: another process that unpacked it first wins
+        with atomic_dir(target, replace=False) as tmp:
+            with tarfile.open(path) as tar:
+                tar.extractall(tmp, filter="data")  # refuses absolute paths, links out, devices
+            (tmp / ".complete").write_text(str(path))
     except (tarfile.TarError, OSError, EOFError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"Cannot unpack {path}: {type(exc).__name__}: {exc}") from exc
-    (tmp / ".complete").write_text(str(path))
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process unpacked it first
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..files import atomic_dir
 from .datasets import EvalDataset, LabeledImage
 from .progress import progress_bar
 
@@ -182,9 +182,7 @@ def _decode_to(folder: Path | None, dataset: EvalDataset, cfg, geometric, finish
                               finish=finish)
     # Decode straight into the cache file (no second copy in memory), in a temporary folder
     # renamed into place when complete, so readers never see half a cache.
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_dir(folder) as tmp:
         pixels = np.lib.format.open_memmap(tmp / "pixels.npy", mode="w+", dtype=np.uint8,
                                            shape=shape)
         kept, unreadable = _decode(dataset, pixels, geometric, workers, show_progress)
@@ -193,11 +191,6 @@ def _decode_to(folder: Path | None, dataset: EvalDataset, cfg, geometric, finish
         (tmp / "index.json").write_text(json.dumps({
             "fingerprint": dataset.fingerprint, "root": str(dataset.root), "data_config": cfg,
             "images": [im.path for im in kept], "unreadable": [list(u) for u in unreadable]}))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     prepared = _read(folder, dataset, finish)
     if prepared is None:  # pragma: no cover - written a moment ago
         raise UsageError(f"The preprocessed-image cache {folder} could not be read back.")

@@ -18,7 +18,8 @@ from typing import Any
 
 from .. import manifest as mf
 from ..errors import ManifestError
-from ..models import build_model, file_sha256, state_dict_sha256
+from ..files import file_sha256
+from ..models import build_model, state_dict_sha256
 
 
 @dataclass

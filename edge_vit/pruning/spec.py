@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,12 +165,12 @@ def save_pruned(model: nn.Module, spec: PruneSpec, directory: str | Path) -> Pat
         raise ManifestError(f"The model does not match its prune spec ({spec.arch}); "
                             f"differing tensors include {diff}.")
     directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / WEIGHTS_FILE
-    tmp = directory / f".{WEIGHTS_FILE}.tmp"
-    # one metadata key only: safetensors writes its metadata map in a random order, and two
-    # keys would make byte-identical weights hash differently from one save to the next
-    save_file(state, str(tmp), metadata={"spec_hash": spec.spec_hash()})
-    os.replace(tmp, weights)
+    from ..files import atomic_path
+
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        # one metadata key only: safetensors writes its metadata map in a random order, and
+        # two keys would make byte-identical weights hash differently from one save to the next
+        save_file(state, str(tmp), metadata={"spec_hash": spec.spec_hash()})
     write_json_atomic(directory / SPEC_FILE, spec)  # written last: its presence means complete
     return directory
 

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import write_text_atomic
 from .render_csv import render_csv
 from .render_html import render_html
 from .render_json import render_json
@@ -34,17 +33,6 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     return formats
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: Report, out_dir: Path, formats: Iterable[str] = FORMATS
                  ) -> dict[str, Path]:
     """Render ``report`` into ``out_dir``; returns format -> path written."""
@@ -54,6 +42,6 @@ def write_report(report: Report, out_dir: Path, formats: Iterable[str] = FORMATS
     written = {}
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        _write_text(path, RENDERERS[fmt](report))
+        write_text_atomic(path, RENDERERS[fmt](report))
         written[fmt] = path
     return written

@@ -205,13 +205,14 @@ def _environment(cfg: TrainConfig) -> dict:
 def _save_checkpoint(path: Path, model, optimizer, key: str, result: TrainResult) -> None:
     import torch
 
+    from ..files import atomic_path
     from ..serialization import to_dict
 
-    tmp = path.with_name(path.name + ".tmp")
-    # the global RNG too: dropout / drop-path draw from it, and resuming must not change them
-    torch.save({"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "rng": torch.get_rng_state(), "result": json.dumps(to_dict(result))}, tmp)
-    os.replace(tmp, path)  # a checkpoint is whole or absent, even after a kill mid-write
+    with atomic_path(path) as tmp:  # a checkpoint is whole or absent, even after a kill
+        # the global RNG too: dropout / drop-path draw from it, and resuming must not change
+        torch.save({"key": key, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                    "result": json.dumps(to_dict(result))}, tmp)
 
 
 def _load_checkpoint(path: Path, key: str) -> dict:

@@ -280,7 +280,7 @@ def test_pytorch_reference_from_timm():
 
 
 def test_sha256_is_checked(artifacts):
-    from edge_vit.models import file_sha256
+    from edge_vit.files import file_sha256
 
     path = artifact(artifacts, "onnx")
     result, _, _ = profile("--artifact", str(path), "--format", "onnx", "--sha256",

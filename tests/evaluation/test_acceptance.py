@@ -22,7 +22,7 @@ from edge_vit.evaluation import (
 )
 from edge_vit.evaluation.evaluate import RANDOM_WEIGHTS_NOTE
 from edge_vit.export import ExportOptions, run_export
-from edge_vit.models import file_sha256
+from edge_vit.files import file_sha256
 from edge_vit.results import AccuracyResult
 from edge_vit.serialization import from_dict
 from tests.evaluation.layouts import SAMPLE

@@ -10,7 +10,7 @@ from edge_vit import parity
 from edge_vit.commands import main
 from edge_vit.errors import UsageError
 from edge_vit.export import REJECTED, STAGING, ExportOptions, run_export
-from edge_vit.models import file_sha256
+from edge_vit.files import file_sha256
 from edge_vit.profiling import collect_artifacts
 from tests.conftest import TINY_VIT
 

@@ -8,7 +8,7 @@ from edge_vit import manifest as mf
 from edge_vit import parity
 from edge_vit.errors import UnknownModelError, UsageError
 from edge_vit.export import ExportOptions, run_export
-from edge_vit.models import file_sha256
+from edge_vit.files import file_sha256
 from tests.conftest import TINY_VIT
 
 

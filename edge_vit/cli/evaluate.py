@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .cli import console, err_console, main, styled
-from .evaluation.preprocess import UNREADABLE_NOTE
+from ..errors import EVAL_FAILED_EXIT_CODE
+from ..evaluation.preprocess import UNREADABLE_NOTE
+from .app import console, err_console, styled
 
 
-@main.command("eval")
+@click.command("eval")
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--data", "data_dir", required=True,
               type=click.Path(path_type=Path, exists=True),
@@ -42,7 +43,7 @@ def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache
           threads, formats, ov_precision):
     """Top-1/top-5 of exported ARTIFACTS (default: ./artifacts) on validation images, each
     in the runtime it ships with, and of the PyTorch model they came from."""
-    from .evaluation import EvalOptions, evaluate_all, load_dataset
+    from ..evaluation import EvalOptions, evaluate_all, load_dataset
 
     data = load_dataset(data_dir, labels=labels, limit=limit, seed=seed)
     err_console.print(f"data: {len(data.images)} images of {data.num_classes} classes "
@@ -58,7 +59,7 @@ def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache
     print_accuracy(results)
     console.print(f"results: {results_dir / 'accuracy'}")
     if any(r.status != "ok" for r in results):
-        raise SystemExit(1)
+        raise SystemExit(EVAL_FAILED_EXIT_CODE)
 
 
 def _say(result) -> None:

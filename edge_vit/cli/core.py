@@ -1,118 +1,23 @@
-"""The `edge-vit` command line. The library raises typed errors; this turns them into
-messages and exit codes, and prints results with rich."""
+"""The model commands: export, info, prune, models, and doctor (what is installed)."""
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from . import __version__
-from .errors import INTERRUPTED_EXIT_CODE, EdgeVitError, UsageError
-from .models import DEFAULT_MODEL
-
-# No rich markup anywhere: library messages are printed verbatim ('[devices.pi]' in a hint must
-# survive); colour comes only from styled() parts.
-console = Console(stderr=False, highlight=False, markup=False)
-err_console = Console(stderr=True, highlight=False, markup=False)
-if not console.is_terminal:  # piped or captured: keep table rows whole instead of 80 columns
-    console.width = 160
-    err_console.width = 160
+from .. import __version__
+from ..errors import (
+    ExportError,
+    ValidationError,
+)
+from ..models import DEFAULT_MODEL
+from .app import console, csv_list, err_console, kv_pairs, model_options, styled
 
 
-def styled(*parts) -> Text:
-    """A line of plain strings and (text, style) pairs; no part is read as markup."""
-    return Text.assemble(*parts)
-
-
-class EdgeVitGroup(click.Group):
-    """Every command's EdgeVitError becomes a one-line message (plus hint) and its exit code."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except EdgeVitError as exc:
-            err_console.print(styled(("error:", "bold red"), f" {exc}"))
-            if exc.hint:
-                err_console.print(styled(("hint:", "yellow"), f" {exc.hint}"))
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:  # click would say "Aborted!" and exit 1
-            err_console.print("interrupted: everything written before it is kept (each artifact, "
-                              "profile round and sweep unit is saved as it finishes); run the "
-                              "same command again to go on.")
-            ctx.exit(INTERRUPTED_EXIT_CODE)
-
-
-def _kv_pairs(values: tuple[str, ...]) -> dict:
-    """--model-arg depth=6 --model-arg img_size=32 -> {"depth": 6, "img_size": 32}"""
-    out = {}
-    for item in values:
-        if "=" not in item:
-            raise UsageError(f"--model-arg expects KEY=VALUE, got {item!r}")
-        key, val = item.split("=", 1)
-        try:
-            out[key.strip()] = json.loads(val)
-        except json.JSONDecodeError:
-            out[key.strip()] = val
-    return out
-
-
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(t.strip().lower() for t in text.split(",") if t.strip())
-
-
-@click.group(cls=EdgeVitGroup)
-@click.version_option(__version__, prog_name="edge-vit")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
-def main(verbose: bool) -> None:
-    """Prune timm Vision Transformers, export them to ONNX / OpenVINO / TFLite, and check
-    every artifact against PyTorch."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-
-
-class _OneLineFormatter(logging.Formatter):
-    """Log records as one line each: a record's traceback (any library's) becomes its last
-    line, the exception itself; the typed error the command ends with says what to do."""
-
-    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
-        exc = ei[1]
-        return f"  ({type(exc).__name__}: {exc})" if exc is not None else ""
-
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802
-        return ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\n  (", " (")
-
-
-_model_options = [
-    click.option("--pretrained", "pretrained", is_flag=False, flag_value="default", default=None,
-                 callback=lambda ctx, param, v: True if v == "default" else v,
-                 help="Load timm's pretrained weights (optionally a tag: --pretrained=in1k). "
-                      "Needs network access to the hub."),
-    click.option("--checkpoint", type=click.Path(path_type=Path),
-                 help="Weights from a .pth/.pt state dict or .safetensors file."),
-    click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
-                 help="Extra timm.create_model argument (e.g. img_size=32); repeatable."),
-    click.option("--seed", default=0, show_default=True, help="Seed for random init/inputs."),
-]
-
-
-def model_options(fn):
-    for opt in reversed(_model_options):
-        fn = opt(fn)
-    return fn
-
-
-@main.command()
+@click.command()
 @click.argument("model", default=DEFAULT_MODEL)
 @model_options
 @click.option("--prune", help="Uniform ratios like heads=0.34,mlp=0.5,depth=0.25, or a JSON/"
@@ -160,13 +65,13 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
            val_dir, val_labels, val_size, max_drop):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
-    from .export import ExportOptions, run_export
+    from ..export import ExportOptions, run_export
 
     opts = ExportOptions(
         model=model, pretrained=pretrained, checkpoint=checkpoint,
-        model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
-        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=_csv(formats),
-        precisions=_csv(precisions), opset=opset, int8_weight_bits=int(int8_weight_bits),
+        model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
+        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=csv_list(formats),
+        precisions=csv_list(precisions), opset=opset, int8_weight_bits=int(int8_weight_bits),
         batch=batch, dynamic_batch=dynamic_batch,
         tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
         parity_inputs=parity_inputs, parity_images=parity_images, seed=seed, val_dir=val_dir,
@@ -180,7 +85,9 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
         for a in result.kept:
             err_console.print(f"kept the earlier good {a.format}/{a.precision} ({a.path}); the "
                               "failed attempt is in the manifest as its failed_attempt")
-        sys.exit(6 if all(a.status == "validation_failed" for a in result.failed) else 5)
+        sys.exit(ValidationError.exit_code if all(a.status == "validation_failed"
+                                                  for a in result.failed)
+                 else ExportError.exit_code)
 
 
 def _num(value, fmt: str) -> str:
@@ -213,20 +120,20 @@ def _print_manifest(manifest, path: Path) -> None:
     console.print(f"manifest: {path}")
 
 
-@main.command()
+@click.command()
 @click.argument("model", default=DEFAULT_MODEL)
 @model_options
 @click.option("--prune", help="Show the model after this pruning plan.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(model, pretrained, checkpoint, model_args, seed, prune, as_json):
     """Params, MACs (attention included), depth, heads, widths and input config of MODEL."""
-    from .complexity import count_macs, describe, model_input_size
-    from .export import ExportOptions, load_source_model
-    from .images import data_config
-    from .serialization import dumps
+    from ..complexity import count_macs, describe, model_input_size
+    from ..export import ExportOptions, load_source_model
+    from ..images import data_config
+    from ..serialization import dumps
 
     opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
-                         model_kwargs=_kv_pairs(model_args), prune=prune, seed=seed)
+                         model_kwargs=kv_pairs(model_args), prune=prune, seed=seed)
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")
@@ -257,7 +164,7 @@ def _compact(values: list[int]) -> str:
     return f"{values[0]} × {len(values)}" if len(set(values)) == 1 else str(values)
 
 
-@main.command()
+@click.command()
 @click.argument("model", default=DEFAULT_MODEL)
 @model_options
 @click.option("--prune", required=True, help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
@@ -270,13 +177,13 @@ def _compact(values: list[int]) -> str:
 def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
           calib_dir, calib_size, out):
     """Prune MODEL and save it as a spec + safetensors folder that `export` accepts."""
-    from .complexity import count_macs, model_input_size
-    from .export import ExportOptions, default_model_id, load_source_model
-    from .models import build_model
-    from .pruning import save_pruned
+    from ..complexity import count_macs, model_input_size
+    from ..export import ExportOptions, default_model_id, load_source_model
+    from ..models import build_model
+    from ..pruning import save_pruned
 
     opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
-                         model_kwargs=_kv_pairs(model_args), prune=prune, criterion=criterion,
+                         model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
                          round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
                          seed=seed)
     net, source, spec, warnings = load_source_model(opts)
@@ -292,20 +199,20 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, rou
     console.print(f"saved: {out}  (export it with: edge-vit export {out})")
 
 
-@main.command()
+@click.command()
 @click.argument("pattern", default="*")
 def models(pattern):
     """List supported timm model names (optionally matching PATTERN, e.g. 'deit_*')."""
-    from .models import supported_models
+    from ..models import supported_models
 
     for name in supported_models(pattern):
         console.print(name)
 
 
-@main.command()
+@click.command()
 def doctor():
     """Which converters and runtimes are importable here, and what to install for the rest."""
-    from .doctor import check_components, host_summary
+    from ..doctor import check_components, host_summary
 
     host = host_summary()
     console.print(f"edge-vit {__version__} · Python {host['python']} · {host['platform']}")
@@ -318,7 +225,3 @@ def doctor():
     console.print(t)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    from .commands import main as full_main
-
-    full_main()

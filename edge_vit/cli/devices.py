@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .artifact_id import ArtifactId
-from .cli import console, err_console, main, styled
+from ..artifact_id import ArtifactId
+from ..errors import DeviceError
+from .app import console, err_console, styled
 
 _inventory_option = click.option(
     "--inventory", type=click.Path(path_type=Path, dir_okay=False),
@@ -23,7 +24,7 @@ def _open(name: str, inventory: Path | None):
     return open_device(get_device_config(name, inventory))
 
 
-@main.group()
+@click.group()
 def devices():
     """List and check the devices of the inventory."""
 
@@ -53,7 +54,7 @@ def devices_list(inventory):
 @_inventory_option
 def devices_check(name, inventory):
     """Connect to NAME, probe it, and say which runtimes it can use and what to install."""
-    from .profiling import probe
+    from ..profiling import probe
 
     with _open(name, inventory) as device:
         data = probe(device)
@@ -73,7 +74,7 @@ def devices_check(name, inventory):
     console.print(t)
 
 
-@main.command()
+@click.command()
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--device", "device_name", default="local", show_default=True)
 @_inventory_option
@@ -81,8 +82,8 @@ def devices_check(name, inventory):
 def deploy(artifacts, device_name, inventory, formats):
     """Copy exported ARTIFACTS (default: ./artifacts) and the runner to a device, without
     profiling. Files the device already holds (same sha256) are not sent again."""
-    from .profiling import collect_artifacts
-    from .profiling import deploy as do_deploy
+    from ..profiling import collect_artifacts
+    from ..profiling import deploy as do_deploy
 
     entries = collect_artifacts(artifacts or (Path("artifacts"),),
                                 formats.split(",") if formats else None)
@@ -93,7 +94,7 @@ def deploy(artifacts, device_name, inventory, formats):
                       f"already there, into {device.workdir}")
 
 
-@main.command()
+@click.command()
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--device", "device_name", default="local", show_default=True)
 @_inventory_option
@@ -146,8 +147,8 @@ def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, t
     with every runtime there that can run them, in one interleaved session: rounds of short
     timed blocks, each round in fresh processes and a shuffled order, until every p50 interval
     is within --target-ci. Results: RESULTS/<device>/<model>/*.json (every round kept)."""
-    from .profiling import ProfileSettings, collect_artifacts
-    from .profiling import profile as do_profile
+    from ..profiling import ProfileSettings, collect_artifacts
+    from ..profiling import profile as do_profile
 
     entries = collect_artifacts(artifacts or (Path("artifacts"),),
                                 formats.split(",") if formats else None)
@@ -165,7 +166,7 @@ def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, t
     print_results(results, device_name)
     failed = [r for r in results if r.status == "failed"]
     if failed:
-        raise SystemExit(7)
+        raise SystemExit(DeviceError.exit_code)
 
 
 def _fmt(v, digits=2):

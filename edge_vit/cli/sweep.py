@@ -6,20 +6,26 @@ from pathlib import Path
 
 import click
 
-from .cli import _kv_pairs, console, err_console, main, styled
+from ..errors import SWEEP_UNITS_FAILED_EXIT_CODE
+from .app import (
+    checkpoint_option,
+    console,
+    err_console,
+    kv_pairs,
+    model_arg_option,
+    pretrained_option,
+    styled,
+)
 
 
-@main.command()
+@click.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Grid in TOML/YAML/JSON (keys as SweepConfig); options below override it.")
 @click.option("--name", help="Sweep name (output folder sweeps/<name>).")
 @click.option("--model", "models", multiple=True, help="timm model; repeatable.")
-@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
-              help="timm.create_model argument for every model; repeatable.")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False),
-              help="Weights (.pth/.pt/.safetensors) for the model(s).")
-@click.option("--pretrained", is_flag=False, flag_value="default", default=None,
-              help="timm pretrained weights (needs the hub), optionally a tag.")
+@model_arg_option
+@checkpoint_option
+@pretrained_option
 @click.option("--prune", "plans", multiple=True,
               help="A pruning plan, or 'none' for the unpruned baseline; repeatable.")
 @click.option("--finetune", help="Comma-separated distillation epochs per pruned model; 0 "
@@ -49,13 +55,13 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
     devices: export, profile, evaluate, report. Re-running resumes: finished units are
     skipped. With no options: the shipped CIFAR-10 demo ViT, pruned, distilled, exported to
     every format, profiled here and scored on the shipped test images."""
-    from .sweep import ModelEntry, SweepConfig, demo_config, load_config, run_sweep
+    from ..sweep import ModelEntry, SweepConfig, demo_config, load_config, run_sweep
 
     # no config and no model: the embedded demo (its own data); another model starts from
     # the plain defaults, so the demo's CIFAR-10 images are never used to score it
     cfg = load_config(config_path) if config_path else \
         SweepConfig() if models else demo_config()
-    kwargs = _kv_pairs(model_args)
+    kwargs = kv_pairs(model_args)
     if models:
         cfg.models = [ModelEntry(name=m, model_kwargs=dict(kwargs)) for m in models]
     elif kwargs:
@@ -98,4 +104,4 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
     for kind, path in summary.report.items():
         console.print(f"  report {kind}: {path}")
     if summary.failed:
-        raise SystemExit(8)
+        raise SystemExit(SWEEP_UNITS_FAILED_EXIT_CODE)

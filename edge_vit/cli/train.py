@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import _kv_pairs, console, err_console, main
+from .app import console, err_console, kv_pairs, model_arg_option
 
 
 def _training_options(epochs: int, lr: float, warmup: float):
@@ -46,7 +46,7 @@ def _training_options(epochs: int, lr: float, warmup: float):
 
 
 def _config(kw: dict, **extra):
-    from .training import TrainConfig
+    from ..training import TrainConfig
 
     return TrainConfig(epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
                        min_lr=min(1e-5, kw["lr"]), weight_decay=kw["weight_decay"],
@@ -57,7 +57,7 @@ def _config(kw: dict, **extra):
 
 
 def _data(kw: dict):
-    from .training.jobs import DataSpec
+    from ..training.jobs import DataSpec
 
     return DataSpec(path=kw["data"], split=kw["split"], labels=kw["labels"], limit=kw["limit"],
                     val_path=kw["val_data"], val_split=kw["val_split"],
@@ -68,10 +68,9 @@ def _say(message: str) -> None:
     err_console.print(message)
 
 
-@main.command("train")
+@click.command("train")
 @click.argument("model", required=False)
-@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
-              help="timm.create_model argument (e.g. num_classes=10); repeatable.")
+@model_arg_option
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
               "runs/<model>); holds the checkpoint, so re-running resumes.")
 @_training_options(epochs=30, lr=1e-3, warmup=1.0)
@@ -79,12 +78,12 @@ def train_cmd(model, model_args, out, **kw):
     """Train MODEL (default: the demo ViT, vit_demo_cifar10) from random init on labelled
     images; checkpoints every epoch and resumes. Writes model.safetensors and
     train_report.json, ready for `edge-vit export MODEL --checkpoint OUT/model.safetensors`."""
-    from .demo import DEMO_MODEL
-    from .training.jobs import train_from_scratch
+    from ..demo import DEMO_MODEL
+    from ..training.jobs import train_from_scratch
 
     model = model or DEMO_MODEL
     out = out or Path("runs") / model
-    report = train_from_scratch(model, _kv_pairs(model_args), _data(kw), out, _config(kw),
+    report = train_from_scratch(model, kv_pairs(model_args), _data(kw), out, _config(kw),
                                 restart=kw["restart"], progress=_say, show_bar=True)
     r = report.result
     val = f"{r.val_top1:.2f} % top-1 on {report.val_data.num_images} images" \
@@ -93,7 +92,7 @@ def train_cmd(model, model_args, out, **kw):
                   f"{val} -> {out / report.weights_file}")
 
 
-@main.command("finetune")
+@click.command("finetune")
 @click.argument("pruned", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--teacher", help="Unpruned teacher: a checkpoint file, a pruned-model folder or "
               "a timm name (default: the weights PRUNED was cut from, when available).")
@@ -109,7 +108,7 @@ def train_cmd(model, model_args, out, **kw):
 def finetune_cmd(pruned, teacher, teacher_pretrained, temperature, alpha, out, **kw):
     """Recover PRUNED's accuracy by knowledge distillation from its unpruned teacher. Writes a
     pruned-model folder (same prune spec, new weights) that `edge-vit export` takes."""
-    from .training.jobs import finetune_pruned
+    from ..training.jobs import finetune_pruned
 
     pruned = pruned.resolve()  # "." has no name to derive --out from
     out = out or pruned.with_name(f"{pruned.name}-ft{kw['epochs']}")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .cli import console, err_console, main, styled
+from .app import console, err_console, styled
 
 
-@main.command("report")
+@click.command("report")
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("results"), show_default=True,
@@ -24,9 +24,9 @@ def report(artifacts, results_dir, accuracy_dir, out_dir, formats):
     """Join export manifests of ARTIFACTS (default: ./artifacts), profile results and accuracy
     results into one report: per device, which pruned variant gives the best accuracy for its
     latency (noise-aware Pareto front), with failures, environment and provenance."""
-    from .reporting import build_report, write_report
-    from .reporting.columns import front_rows, front_summary
-    from .reporting.write import parse_formats
+    from ..reporting import build_report, write_report
+    from ..reporting.columns import front_rows, front_summary
+    from ..reporting.write import parse_formats
 
     wanted = parse_formats(formats)  # a typo fails before any work
     rep = build_report(artifacts or (Path("artifacts"),), results_dir,

@@ -1,0 +1,105 @@
+"""Files written whole or not at all, and their hashes: the one place for both.
+
+``atomic_path(dest)`` yields a temporary path beside ``dest``; when the block ends without an
+error the temporary is flushed to disk (fsync) and renamed over ``dest``, and the rename itself
+is made durable (fsync of the folder), so a reader, a crash or a power cut never leaves half a
+file under the real name. On an error the temporary is removed and ``dest`` is untouched.
+``atomic_dir`` does the same for a folder built in one go (a cache entry, an unpacked archive).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_dir", "atomic_path", "copy_atomic", "file_sha256", "write_bytes_atomic",
+           "write_text_atomic"]
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks: the device runner's own function (standard
+    library only; imported here when first used, never copied)."""
+    from devices.runner import sha256_file
+
+    return sha256_file(str(path))
+
+
+def _fsync(path: Path) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # e.g. a folder that cannot be opened on this platform: best effort
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """``with atomic_path(p) as tmp: write tmp`` -> ``p`` holds it whole, or is unchanged."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, dest)
+        _fsync(dest.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def copy_atomic(src: str | Path, dest: str | Path) -> Path:
+    """Copy ``src`` (contents and mode) to ``dest`` atomically."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+        shutil.copymode(src, tmp)
+    return Path(dest)
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | Path, *, replace: bool = True) -> Iterator[Path]:
+    """``with atomic_dir(d) as tmp: fill tmp`` -> ``d`` is the filled folder, or unchanged.
+    ``replace=False``: if ``d`` exists by then (another process made it first), it is kept
+    and the new one dropped."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        yield tmp
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+        if dest.exists() and replace:
+            shutil.rmtree(dest, ignore_errors=True)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if replace or not dest.exists():
+                raise
+        _fsync(dest.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
