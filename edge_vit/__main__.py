@@ -1,5 +1,5 @@
 """`python -m edge_vit ...` is the same as the `edge-vit` command."""
 
-from .commands import main
+from .cli import main
 
 main()

@@ -1,7 +1,6 @@
-"""The whole command line: the core group of cli.py plus every command module, which each
-attach their commands to it on import. The console script points here."""
+"""The console script's entry point, kept for ``edge_vit.commands:main`` (older installs and
+scripts); the command line lives in :mod:`edge_vit.cli`."""
 
-from . import cli_devices, cli_eval, cli_report, cli_sweep, cli_train  # noqa: F401
 from .cli import main
 
 __all__ = ["main"]

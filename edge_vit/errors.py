@@ -65,10 +65,6 @@ class ValidationError(EdgeVitError):
     exit_code = 6
 
 
-class OutputNameError(ValidationError):
-    """The artifact's outputs are not the ones expected."""
-
-
 class ShapeError(ValidationError):
     """The artifact's output shape differs from PyTorch's."""
 
@@ -109,13 +105,14 @@ class DeviceCommandError(DeviceError):
         self.result = result
 
 
-class DeviceBusyError(DeviceError):
-    """Another edge-vit run holds the device, so measurements now would be disturbed."""
-
-
 class InventoryError(UsageError):
     """The device inventory (devices.toml) is unreadable, malformed, or names no such device."""
 
 
 # Exit status of a command stopped by Ctrl-C (SIGINT), as shells report it: 128 + 2.
 INTERRUPTED_EXIT_CODE = 130
+# Commands that ran to the end with some parts failed (every finished part is kept) exit with
+# the code of the failure's kind: ExportError / ValidationError (export), DeviceError
+# (profile), these two for the rest.
+EVAL_FAILED_EXIT_CODE = 1
+SWEEP_UNITS_FAILED_EXIT_CODE = 8

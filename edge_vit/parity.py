@@ -1,7 +1,8 @@
 """Does an artifact compute what its PyTorch source computes?
 
-Checks run in optimum's order, each with its own typed error: output names, then shapes, then
-values. Values are judged by three figures (max abs diff, cosine similarity, top-1 agreement)
+Checks run in optimum's order, each with its own typed error: shapes, then values (an
+exported artifact has one input and one output, which the loaders take by position, so there
+are no output names to match). Values are judged by three figures (max abs diff, cosine similarity, top-1 agreement)
 against thresholds that depend on the precision the artifact runs at.
 """
 

@@ -193,3 +193,23 @@ def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path):
     rest = proc.stderr.read()
     assert proc.wait(timeout=60) == 130, "".join(lines) + rest
     assert "interrupted" in rest and "Traceback" not in rest and "Aborted" not in rest
+
+
+def test_the_cli_package_alone_registers_every_command():
+    """Explicit registration: importing edge_vit.cli (no side-effect imports elsewhere) gives
+    the whole command line, the same one the console script and `python -m edge_vit` run."""
+    import subprocess
+    import sys
+
+    code = ("from edge_vit.cli import main; import sys; "
+            "print(','.join(sorted(main.commands))); "
+            "print('edge_vit.commands' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0].split(",") == ["deploy", "devices", "doctor", "eval", "export", "finetune",
+                                 "info", "models", "profile", "prune", "report", "sweep",
+                                 "train"]
+    assert out[1] == "False"
+    from edge_vit import commands
+
+    assert commands.main is main

@@ -21,8 +21,8 @@ from devices import open_device
 from devices.inventory import DeviceConfig
 from devices.rpi import RaspberryPiDevice, preferred_order
 from edge_vit import results as rs
-from edge_vit.cli import console
-from edge_vit.cli_devices import print_results
+from edge_vit.cli.app import console
+from edge_vit.cli.devices import print_results
 from edge_vit.profiling import ProfileSettings, collect_artifacts, plan_runs, probe, profile
 
 VCGENCMD = Path(__file__).resolve().parents[3] / "shared" / "data" / "device-tools" / "vcgencmd"
