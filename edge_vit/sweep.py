@@ -144,6 +144,26 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One piece of the grid's work. ``inputs`` is everything its result depends on (settings,
+    hashes of the files it reads), so the key changes exactly when the work would; ``after``
+    names the units whose outputs it uses."""
+
+    kind: str  # export | finetune | profile | eval
+    label: str  # what it works on, for people: a model, an export folder, a device
+    inputs: tuple = ()
+    after: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return _key(self.kind, *self.inputs)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.label}-{self.key}"
+
+
 @dataclass
 class UnitRecord:
     """The marker a finished (or failed) unit leaves behind."""
@@ -155,6 +175,7 @@ class UnitRecord:
     error: str | None = None
     seconds: float | None = None
     finished: str | None = None
+    after: list[str] = field(default_factory=list)  # the units whose outputs it used
 
 
 @dataclass
@@ -187,7 +208,8 @@ class Sweep:
             return None  # a torn marker cannot exist (atomic writes), but never trust one
         return rec if rec.status == "ok" else None
 
-    def _run_unit(self, unit: str, kind: str, fn: Callable[[], dict]) -> UnitRecord:
+    def _run_unit(self, u: Unit, fn: Callable[[], dict]) -> UnitRecord:
+        unit, kind = u.name, u.kind
         done = self._done(unit)
         if done is not None:
             self.summary.skipped.append(unit)
@@ -205,6 +227,7 @@ class Sweep:
             self.say(f"! {unit}: {error}")
         rec.seconds = round(time.perf_counter() - t0, 2)
         rec.finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        rec.after = list(u.after)
         write_json_atomic(self._marker(unit), rec)
         self.summary.ran.append(unit)
         return rec
@@ -216,37 +239,41 @@ class Sweep:
         self._check_grid()
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / "sweep.json", self.cfg)
-        exports = []
-        for model in self.cfg.models:
-            for plan in self.cfg.prune:
-                unit = f"export-{model.name}-{_key(to_dict(model), plan, self.cfg.formats, self.cfg.precisions, self.cfg.criterion, self.cfg.calib)}"
-                rec = self._run_unit(unit, "export", lambda m=model, p=plan: self._export(m, p))
+        cfg = self.cfg
+        exports: dict[Path, str] = {}  # export folder -> the unit that made it
+        for model in cfg.models:
+            for plan in cfg.prune:
+                u = Unit("export", model.name, (to_dict(model), plan, cfg.formats,
+                                                cfg.precisions, cfg.criterion, cfg.calib))
+                rec = self._run_unit(u, lambda m=model, p=plan: self._export(m, p))
                 if rec.status == "ok":
-                    exports.append(Path(rec.outputs["manifest_dir"]))
+                    exports[Path(rec.outputs["manifest_dir"])] = u.name
                 if plan == UNPRUNED:
                     continue
-                for epochs in sorted({e for e in self.cfg.finetune if e > 0}):
-                    folder = self._finetuned(model, plan, epochs)
-                    if folder is None:
+                for epochs in sorted({e for e in cfg.finetune if e > 0}):
+                    made = self._finetuned(model, plan, epochs)
+                    if made is None:
                         continue
-                    unit = f"export-{folder.name}-{_key(self.cfg.formats, self.cfg.precisions, self.cfg.calib, _weights_hash(folder))}"
-                    rec = self._run_unit(unit, "export",
-                                         lambda m=model, f=folder: self._export(m, None, f))
+                    folder, trained_by = made
+                    u = Unit("export", folder.name, (cfg.formats, cfg.precisions, cfg.calib,
+                                                     _weights_hash(folder)), (trained_by,))
+                    rec = self._run_unit(u, lambda m=model, f=folder: self._export(m, None, f))
                     if rec.status == "ok":
-                        exports.append(Path(rec.outputs["manifest_dir"]))
-        for device in self.cfg.devices if exports else ():
+                        exports[Path(rec.outputs["manifest_dir"])] = u.name
+        folders = list(exports)
+        for device in cfg.devices if exports else ():
             # one interleaved session per device over every export; settings and the exported
             # files are part of the unit, so a new or re-exported variant measures again (its
             # results already measured the same way are kept)
-            unit = (f"profile-{device}-"
-                    f"{_key(self.cfg.profile, sorted(_artifact_hashes(m) for m in exports))}")
-            self._run_unit(unit, "profile", lambda d=device: self._profile(d, exports))
-        if self.cfg.data:
-            for mdir in exports:
-                key = _key(self.cfg.data, self.cfg.limit, self.cfg.labels,
-                           _artifact_hashes(mdir))
-                unit = f"eval-{mdir.name}-{key}"
-                self._run_unit(unit, "eval", lambda m=mdir: self._evaluate(m))
+            u = Unit("profile", device, (cfg.profile, sorted(_artifact_hashes(m)
+                                                             for m in folders)),
+                     tuple(exports.values()))
+            self._run_unit(u, lambda d=device: self._profile(d, folders))
+        if cfg.data:
+            for mdir, made_by in exports.items():
+                u = Unit("eval", mdir.name, (cfg.data, cfg.limit, cfg.labels,
+                                             _artifact_hashes(mdir)), (made_by,))
+                self._run_unit(u, lambda m=mdir: self._evaluate(m))
         else:
             self.say("note: no evaluation data given (--data): the report has latency only")
         self.summary.report = self._report()
@@ -365,15 +392,15 @@ class Sweep:
             raise UsageError(f"Unknown finetune option(s) {bad}; known: {sorted(known)} "
                              "(epochs come from the finetune list)")
 
-    def _finetuned(self, model: ModelEntry, plan: str, epochs: int) -> Path | None:
-        """Folder of ``model`` cut by ``plan`` and distilled for ``epochs`` (a unit)."""
-        key = _key(to_dict(model), plan, self.cfg.criterion, self.cfg.calib, epochs,
-                   self.cfg.finetune_data, self.cfg.finetune_options, self.cfg.labels)
-        unit = f"finetune-{model.name}-{key}"
-        folder = self.root / "finetuned" / f"{model.name}-{key}-kd{epochs}"
-        rec = self._run_unit(unit, "finetune",
-                             lambda: self._finetune(model, plan, epochs, folder))
-        return folder if rec.status == "ok" else None
+    def _finetuned(self, model: ModelEntry, plan: str, epochs: int) -> tuple[Path, str] | None:
+        """(folder, unit name) of ``model`` cut by ``plan`` and distilled for ``epochs``."""
+        cfg = self.cfg
+        u = Unit("finetune", model.name, (to_dict(model), plan, cfg.criterion, cfg.calib,
+                                          epochs, cfg.finetune_data, cfg.finetune_options,
+                                          cfg.labels))
+        folder = self.root / "finetuned" / f"{model.name}-{u.key}-kd{epochs}"
+        rec = self._run_unit(u, lambda: self._finetune(model, plan, epochs, folder))
+        return (folder, u.name) if rec.status == "ok" else None
 
     def _finetune(self, model: ModelEntry, plan: str, epochs: int, folder: Path) -> dict:
         from .export import load_source_model
@@ -446,7 +473,7 @@ class Sweep:
 def _weights_hash(folder: Path) -> str:
     """sha256 of a pruned-model folder's weights ("missing" if gone: its export then fails
     in its own unit, with a message, instead of stopping the sweep)."""
-    from .models import file_sha256
+    from .files import file_sha256
     from .pruning.spec import WEIGHTS_FILE
 
     path = folder / WEIGHTS_FILE
