@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import manifest as mf
+from ..artifact_id import ArtifactId
 from ..errors import EdgeVitError, UsageError
 from ..results import FAILED, OK, AccuracyResult, ArtifactRef
 from ..serialization import to_dict, write_json_atomic
@@ -135,11 +136,15 @@ def result_path(results_dir: Path, result: AccuracyResult, ov_precision: str | N
     """``<results>/accuracy/<model-id>/<format>-<precision>-<runtime>.json``; a pinned
     OpenVINO precision adds ``-<precision>`` (``openvino-fp32-openvino-f32.json``) so it does
     not overwrite the default run."""
+    aid = accuracy_id(result, ov_precision)
+    return Path(results_dir) / "accuracy" / aid.model_id / f"{aid.stem}.json"
+
+
+def accuracy_id(result: AccuracyResult, ov_precision: str | None = None) -> ArtifactId:
+    """The artifact identity of an accuracy result (the same as its profile's)."""
     a = result.artifact
-    stem = f"{a.format}-{a.precision}-{result.runtime}"
-    if ov_precision and ov_precision != "default":
-        stem += f"-{ov_precision}"
-    return Path(results_dir) / "accuracy" / (a.model_id or "unknown") / f"{stem}.json"
+    return ArtifactId(a.model_id or "unknown", a.format, a.precision, result.runtime,
+                      ov_precision)
 
 
 # --- scoring ---------------------------------------------------------------------------------

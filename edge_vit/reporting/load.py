@@ -143,7 +143,8 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
 
 def accuracy_mode(path: Path, acc: rs.AccuracyResult) -> str:
     """``default``, or the pinned OpenVINO precision named by the file's suffix."""
-    stem = f"{acc.artifact.format}-{acc.artifact.precision}-{acc.runtime}"
+    a = acc.artifact
+    stem = ArtifactId(a.model_id or "unknown", a.format, a.precision, acc.runtime).stem
     if path.stem.startswith(stem + "-"):
         return path.stem[len(stem) + 1:]
     return DEFAULT_MODE
