@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devices import runner as _runner
+
 from . import manifest as mf
 from . import results as rs
 from .artifact_id import ArtifactId, safe_name
@@ -37,15 +39,10 @@ log = logging.getLogger(__name__)
 RUNNER = Path(__file__).resolve().parents[1] / "devices" / "runner.py"
 REMOTE_RUNNER = "edge_vit_runner.py"
 
-# Which runtimes can run which format, in order of preference.
+# Which runtimes can run which format, in order of preference: the runner's own table (it
+# runs on the device with the standard library only), read here, never copied.
 RUNTIMES_FOR_FORMAT: dict[str, tuple[str, ...]] = {
-    "onnx": ("onnxruntime", "openvino"),
-    "openvino": ("openvino",),
-    "tflite": ("litert", "tflite_runtime"),
-}
-RUNTIME_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino",
-                  "litert": "ai_edge_litert", "tflite_runtime": "tflite_runtime",
-                  "pytorch": "torch"}
+    fmt: runtimes for fmt, runtimes in _runner.FORMAT_RUNTIMES.items() if fmt != "pytorch"}
 
 
 @dataclass

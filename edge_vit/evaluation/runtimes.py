@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devices import runner as _runner
 from exporters.base import ExportedFile, get_exporter, load_failure, package_version
 
 from .. import manifest as mf
@@ -22,9 +23,11 @@ from .metrics import topk_indices
 from .preprocess import PreparedImages
 from .progress import progress_bar
 
-RUNTIME_FOR_FORMAT = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "litert"}
-RUNTIME_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino",
-                  "litert": "ai_edge_litert", "pytorch": "torch"}
+# from the runner's tables (see edge_vit.profiling): a format is evaluated in its first,
+# native runtime; a runtime's importable module
+RUNTIME_FOR_FORMAT = {fmt: runtimes[0] for fmt, runtimes in _runner.FORMAT_RUNTIMES.items()
+                      if fmt != "pytorch"}
+RUNTIME_MODULE = {name: module for name, (module, _) in _runner.RUNTIMES.items()}
 OV_PRECISIONS = ("default", "f32", "bf16", "f16")  # "default": whatever the plugin picks
 
 
