@@ -300,12 +300,10 @@ REJECTED = "rejected"  # <format>/rejected/: a failed re-export's file, beside t
 
 def _place(rec: mf.ArtifactRecord, ef: ExportedFile, exporter, root: Path,
            manifest: mf.Manifest) -> Path:
-    """Move a checked artifact's files out of staging and store its record; returns where the
-    main file now is. A good earlier artifact of the same format and precision is never
-    replaced by a failed one: the new files go to ``<format>/rejected/`` and the attempt is
-    noted on the good record (``failed_attempt``)."""
-    old = manifest.artifact(rec.format, rec.precision)
-    keep_old = rec.status != mf.OK and old is not None and old.status == mf.OK
+    """Move a checked artifact's files out of staging and point its record at them; returns
+    where the main file now is. A failed one beside a good earlier artifact of the same
+    format and precision goes to ``<format>/rejected/``, never over it."""
+    keep_old = manifest.keeps_earlier(rec) is not None
     dest = root / rec.format / (REJECTED if keep_old else "")
     dest.mkdir(parents=True, exist_ok=True)
     moved = []
@@ -316,7 +314,6 @@ def _place(rec: mf.ArtifactRecord, ef: ExportedFile, exporter, root: Path,
     rec.path = str(moved[0].relative_to(root))
     rec.companions = {str(p.relative_to(root)): sha for p, sha in
                       zip(moved[1:], rec.companions.values(), strict=True)}
-    manifest.record_attempt(rec)
     return moved[0]
 
 
@@ -405,13 +402,13 @@ class _FormatRun:
     attempts: list[mf.ArtifactRecord] = field(default_factory=list)
 
     def _attempt(self, rec: mf.ArtifactRecord) -> None:
-        """Store a record that made no file; say so when a good earlier one is kept."""
+        """Store this run's record of an attempt; say so when a good earlier one is kept."""
         self.attempts.append(rec)
         kept = self.manifest.record_attempt(rec)
         if kept is not None:
             self.say(f"{rec.format} {rec.precision}: kept the earlier good artifact "
                      f"({kept.path}, exported {kept.created}); this attempt is recorded as its "
-                     "failed_attempt")
+                     "failed_attempt" + (f" (its file: {rec.path})" if rec.path else ""))
 
     def export(self, fmt: str, exporter) -> None:
         opts, manifest, say = self.opts, self.manifest, self.say
@@ -469,7 +466,7 @@ class _FormatRun:
                 rec.status = mf.VALIDATION_FAILED
                 rec.error = rec.parity.failure
             placed = _place(rec, ef, exporter, self.root, manifest)
-            self.attempts.append(rec)
+            self._attempt(rec)
             if fmt == "onnx" and ef.precision == "fp32":
                 self.produced["onnx"] = placed
             mf.write_manifest(self.root, manifest)
@@ -479,10 +476,6 @@ class _FormatRun:
                 f"max|Δ| {p.max_abs_diff:.2e}, cos {p.min_cosine:.6f}, top-1 agree "
                 f"{p.top1_agreement:.0%}{drop}, ran {rec.runtime.get('inference_precision')})"
                 f" -> {placed}")
-            kept = manifest.artifact(fmt, ef.precision)
-            if kept is not rec:
-                say(f"{fmt} {ef.precision}: kept the earlier good artifact ({kept.path}, "
-                    f"exported {kept.created}); this attempt's file is {rec.path}")
 
 
 def _export_source(fmt, model, out_dir, model_id, input_shape, opts, say) -> Path | None:

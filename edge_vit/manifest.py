@@ -101,12 +101,18 @@ class Manifest:
         """Replace the record of the same format+precision, keep every other one."""
         self.artifacts = [a for a in self.artifacts if a.key != record.key] + [record]
 
+    def keeps_earlier(self, record: ArtifactRecord) -> ArtifactRecord | None:
+        """The good earlier record of the same format and precision that a failed ``record``
+        (any status but ok) must not replace, or None."""
+        old = self.artifact(*record.key)
+        return old if record.status != OK and old is not None and old.status == OK else None
+
     def record_attempt(self, record: ArtifactRecord) -> ArtifactRecord | None:
         """Store an export attempt without ever erasing a finished artifact: a failed
-        ``record`` (any status but ok) next to a good earlier one is noted on that one as its
-        ``failed_attempt``, which is returned; otherwise ``record`` replaces what was there."""
-        old = self.artifact(*record.key)
-        if record.status != OK and old is not None and old.status == OK:
+        ``record`` next to a good earlier one is noted on that one as its ``failed_attempt``,
+        which is returned; otherwise ``record`` replaces what was there."""
+        old = self.keeps_earlier(record)
+        if old is not None:
             old.failed_attempt = {"status": record.status, "error": record.error,
                                   "at": record.created, "path": record.path}
             return old
