@@ -16,6 +16,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["EDGE_VIT_CACHE"] = tempfile.mkdtemp(prefix="edge-vit-test-cache-")
 
 TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
+
+
+def tiny_export_options(out_root: Path, **changes):
+    """ExportOptions for the tiny ViT to ONNX + OpenVINO under ``out_root``, with changes."""
+    from edge_vit.export import ExportOptions
+
+    base = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
+                formats=("onnx", "openvino"), out_root=out_root)
+    return ExportOptions(**{**base, **changes})
 # resmlp_* fix patch_size=16 in timm, so a 32x32 ResMLP has 4 tokens
 TINY_RESMLP = {"img_size": 32, "num_classes": 10}  # 12 blocks, fixed by timm
 

@@ -24,19 +24,15 @@ from edge_vit import manifest as mf
 from edge_vit import parity
 from edge_vit.commands import main
 from edge_vit.errors import UsageError
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import run_export
 from exporters.base import ExportedFile, get_exporter
-from tests.conftest import TINY_VIT
+from tests.conftest import tiny_export_options
 
 CALIB_SIZE = 20
 PARITY_INPUTS = 32
 
 
-def _opts(tmp_path, **kw):
-    base = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
-                formats=("onnx", "openvino"), out_root=tmp_path)
-    base.update(kw)
-    return ExportOptions(**base)
+_opts = tiny_export_options
 
 
 @pytest.fixture(scope="module")

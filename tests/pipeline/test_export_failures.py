@@ -9,17 +9,12 @@ from edge_vit import manifest as mf
 from edge_vit import parity
 from edge_vit.commands import main
 from edge_vit.errors import UsageError
-from edge_vit.export import REJECTED, STAGING, ExportOptions, run_export
+from edge_vit.export import REJECTED, STAGING, run_export
 from edge_vit.files import file_sha256
 from edge_vit.profiling import collect_artifacts
-from tests.conftest import TINY_VIT
+from tests.conftest import tiny_export_options
 
-
-def _opts(tmp_path, **kw):
-    base = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
-                formats=("onnx", "openvino"), out_root=tmp_path)
-    base.update(kw)
-    return ExportOptions(**base)
+_opts = tiny_export_options
 
 
 def test_failed_conversion_keeps_the_good_earlier_artifact(tmp_path):

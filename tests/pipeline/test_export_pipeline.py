@@ -7,16 +7,11 @@ import pytest
 from edge_vit import manifest as mf
 from edge_vit import parity
 from edge_vit.errors import UnknownModelError, UsageError
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import run_export
 from edge_vit.files import file_sha256
-from tests.conftest import TINY_VIT
+from tests.conftest import tiny_export_options
 
-
-def _opts(tmp_path, **kw):
-    base = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
-                formats=("onnx", "openvino"), out_root=tmp_path)
-    base.update(kw)
-    return ExportOptions(**base)
+_opts = tiny_export_options
 
 
 def test_manifest_records_every_artifact(tmp_path):
