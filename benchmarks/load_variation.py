@@ -27,24 +27,25 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "devices" / "runner.py"
 sys.path.insert(0, str(ROOT))
+
+from devices.shipping import runner_archive  # noqa: E402
 
 # One long-lived process that answers "reload" and "block" requests on stdin, using the
 # runner's own functions, so "reload" and "loaded" share everything but the load.
 WORKER = r"""
-import importlib.util, json, sys, time, gc
-spec = importlib.util.spec_from_file_location("runner", sys.argv[1])
-runner = importlib.util.module_from_spec(spec); spec.loader.exec_module(runner)
+import json, sys, time, gc
+sys.path.insert(0, sys.argv[1])
+from devices.runner import backends, inputs, measure
 unit, settings = json.loads(sys.argv[2]), json.loads(sys.argv[3])
-args = runner.unit_namespace(unit, settings)
+args = measure.unit_namespace(unit, settings)
 state = {}
 def load():
     state.clear(); gc.collect()
-    b = runner.open_backend(args, unit["runtime"])
-    shape = runner.resolve_shape(b.shape, args)
-    x = runner.make_input(shape, runner.guess_layout(shape, args.input_layout), args)[0]
-    feed = b.prepare(runner.cast_input(x, b.dtype, b.quant))
+    b = backends.open_backend(args, unit["runtime"])
+    shape = inputs.resolve_shape(b.shape, args)
+    x = inputs.make_input(shape, inputs.guess_layout(shape, args.input_layout), args)[0]
+    feed = b.prepare(inputs.cast_input(x, b.dtype, b.quant))
     state.update(b=b, feed=feed)
     for _ in range(50):
         b.run(feed)
@@ -52,7 +53,7 @@ load()
 for line in sys.stdin:
     if line.strip() == "reload":
         load()
-    times = runner.timed_block(lambda: state["b"].run(state["feed"]), 0, args)
+    times = measure.timed_block(lambda: state["b"].run(state["feed"]), 0, args)
     sys.stdout.write(json.dumps(sorted(times)[len(times) // 2]) + "\n"); sys.stdout.flush()
 """
 
@@ -87,14 +88,14 @@ def main() -> None:
         unit = {"artifact": str(files[fmt]), "format": fmt, "runtime": runtime}
         plan = Path(tempfile.mkdtemp()) / "plan.json"
         plan.write_text(json.dumps({"units": [unit], "settings": settings}))
-        workers = {d: subprocess.Popen([sys.executable, "-c", WORKER, str(RUNNER),
+        workers = {d: subprocess.Popen([sys.executable, "-c", WORKER, str(ROOT),
                                         json.dumps(unit), json.dumps(settings)],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.DEVNULL, text=True)
                    for d in ("reload", "loaded")}
         meds: dict[str, list[float]] = {"process": [], "reload": [], "loaded": []}
         for _ in range(args.blocks):
-            out = subprocess.run([sys.executable, str(RUNNER), "measure", "--plan", str(plan),
+            out = subprocess.run([sys.executable, str(runner_archive()), "measure", "--plan", str(plan),
                                   "--units", "0:0"], capture_output=True, text=True).stdout
             times = sorted(json.loads(out)["units"][0]["times_ms"])
             meds["process"].append(times[len(times) // 2])

@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "devices" / "runner.py"
 
 # The plain loop: what a user writes in a notebook, in its own process like the runner.
 PLAIN_LOOP = r"""
@@ -66,7 +65,10 @@ def edge_vit_p50(fmt: str, path: Path, threads: int, seconds: float) -> float:
                                            "runtime": runtime, "ov_precision": "default"}],
                                 "settings": {"threads": threads, "warmup": 10,
                                              "block_seconds": seconds}}))
-    argv = [sys.executable, str(RUNNER), "measure", "--plan", str(plan), "--units", "0:0"]
+    sys.path.insert(0, str(ROOT))
+    from devices.shipping import runner_archive
+
+    argv = [sys.executable, str(runner_archive()), "measure", "--plan", str(plan), "--units", "0:0"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     times = sorted(json.loads(out)["units"][0]["times_ms"])
     return statistics.median(times)

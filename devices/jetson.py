@@ -44,12 +44,11 @@ from devices.parsers import (
     summarize_power,
 )
 from devices.parsers.tegrastats import TegrastatsSample, parse_tegrastats_line
+from devices.shipping import runner_command, runner_files
 from devices.ssh import SshDevice
 from edge_vit import results as rs
 from edge_vit.errors import DeviceError
 from edge_vit.profiling import (
-    REMOTE_RUNNER,
-    RUNNER,
     ProfileSettings,
     RunPlan,
     no_json_error,
@@ -112,8 +111,8 @@ class JetsonDevice(SshDevice):
         extra = settings.extra if settings else {}
         explicit = (extra.get("trtexec_path"), extra.get("tegrastats_path"))
         if explicit not in self._tools:
-            self.push([(RUNNER, REMOTE_RUNNER)])
-            argv = [self.python, f"{self.workdir}/{REMOTE_RUNNER}", "trtexec", "--which"]
+            self.push(runner_files())
+            argv = runner_command(self, "trtexec", "--which")
             argv += ["--trtexec", explicit[0]] if explicit[0] else []
             argv += ["--tegrastats", explicit[1]] if explicit[1] else []
             cmd = self.run(argv, timeout=60)
@@ -193,7 +192,7 @@ class JetsonDevice(SshDevice):
         e, precision, opts = plan.entry, plan.options["run_precision"], trtexec_options(settings)
         wd, model_id = self.workdir, e.manifest.model.id
         onnx = e.files[0]
-        argv = [self.python, f"{wd}/{REMOTE_RUNNER}", "trtexec",
+        argv = [*runner_command(self, "trtexec"),
                 "--onnx", f"{wd}/{e.remote_path(onnx)}", "--precision", precision,
                 "--engine", f"{wd}/engines/{model_id}/{onnx.stem}.{precision}.engine",
                 "--warmup-ms", str(opts["warmup_ms"]), "--duration-s", str(opts["duration_s"]),

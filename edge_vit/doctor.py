@@ -5,21 +5,41 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
-from exporters.base import module_available, package_version
+from exporters.base import available_formats, get_exporter, module_available, package_version
+from exporters.base import runtime_spec as _runtime_spec
 
-# (module, what it is for, pip requirement that brings it)
-COMPONENTS: list[tuple[str, str, str]] = [
+# what every format needs: the model side (module, what it is for, pip requirement)
+MODEL_COMPONENTS: list[tuple[str, str, str]] = [
     ("torch", "PyTorch: model building, pruning, reference outputs", "edge-vit"),
     ("timm", "model definitions and weights", "edge-vit"),
-    ("onnx", "ONNX export", "edge-vit"),
-    ("onnxslim", "ONNX simplification", "edge-vit"),
-    ("onnxruntime", "ONNX runtime (parity, profiling)", "edge-vit"),
-    ("openvino", "OpenVINO IR conversion and runtime", "edge-vit[openvino]"),
-    ("onnx2tf", "ONNX -> TFLite converter", "edge-vit[tflite]"),
-    ("tensorflow", "TensorFlow (used by onnx2tf)", "edge-vit[tflite]"),
-    ("ai_edge_litert", "LiteRT (TFLite) interpreter", "edge-vit[tflite]"),
-    ("tflite_runtime", "legacy TFLite interpreter (boards)", "tflite-runtime"),
 ]
+# what an exporter needs beside its runtime, said once here (its module: requires)
+_TOOL_PURPOSE = {"onnx": "ONNX export", "onnxslim": "ONNX simplification",
+                 "openvino": "OpenVINO IR conversion", "onnx2tf": "ONNX -> TFLite converter",
+                 "tensorflow": "TensorFlow (used by onnx2tf)"}
+
+
+def components() -> list[tuple[str, str, str]]:
+    """(module, purposes, how to install) from the format table: each format's converter
+    modules and each runtime that runs it (the runtime's own install hint)."""
+    rows: dict[str, tuple[list[str], str]] = {m: ([p], f"pip install '{r}'")
+                                              for m, p, r in MODEL_COMPONENTS}
+
+    def add(module: str, purpose: str, install: str) -> None:
+        purposes, first = rows.setdefault(module, ([], install))
+        if purpose not in purposes:
+            purposes.append(purpose)
+
+    for fmt in available_formats():
+        exporter = get_exporter(fmt)
+        extra = exporter.install_extra
+        for module in exporter.requires:
+            add(module, _TOOL_PURPOSE.get(module, f"{fmt} export"),
+                f"pip install 'edge-vit[{extra}]'" if extra != "all" else "pip install edge-vit")
+        for name in exporter.runtimes:
+            spec = _runtime_spec(name)
+            add(spec.MODULE, f"runs {fmt} artifacts ({name})", spec.INSTALL_HINT)
+    return [(m, "; ".join(p), install) for m, (p, install) in rows.items()]
 
 
 @dataclass
@@ -33,11 +53,11 @@ class ComponentStatus:
 
 def check_components() -> list[ComponentStatus]:
     out = []
-    for module, purpose, req in COMPONENTS:
+    for module, purpose, install in components():
         ok = module_available(module)
         out.append(ComponentStatus(module=module, purpose=purpose, available=ok,
                                    version=package_version(module) if ok else None,
-                                   install=f"pip install '{req}'"))
+                                   install=install))
     return out
 
 

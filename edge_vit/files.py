@@ -23,7 +23,7 @@ __all__ = ["atomic_dir", "atomic_path", "copy_atomic", "file_sha256", "write_byt
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file, read in 1 MiB blocks: the device runner's own function (standard
     library only; imported here when first used, never copied)."""
-    from devices.runner import sha256_file
+    from devices.runner.core import sha256_file
 
     return sha256_file(str(path))
 

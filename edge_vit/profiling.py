@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devices import runner as _runner
+from devices import shipping
+from exporters.base import runtimes_for, shipped_backends
 
 from . import manifest as mf
 from . import results as rs
@@ -36,13 +37,6 @@ from .serialization import from_dict, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-RUNNER = Path(__file__).resolve().parents[1] / "devices" / "runner.py"
-REMOTE_RUNNER = "edge_vit_runner.py"
-
-# Which runtimes can run which format, in order of preference: the runner's own table (it
-# runs on the device with the standard library only), read here, never copied.
-RUNTIMES_FOR_FORMAT: dict[str, tuple[str, ...]] = {
-    fmt: runtimes for fmt, runtimes in _runner.FORMAT_RUNTIMES.items() if fmt != "pytorch"}
 
 
 @dataclass
@@ -175,7 +169,7 @@ def plan_runs(entries: list[ArtifactEntry], available: dict[str, str | None],
     plans, notes = [], []
     for e in entries:
         fmt = e.record.format
-        candidates = [r for r in RUNTIMES_FOR_FORMAT.get(fmt, ())
+        candidates = [r for r in runtimes_for(fmt)
                       if settings.runtimes is None or r in settings.runtimes]
         usable = [r for r in candidates if available.get(r)]
         if fmt == "tflite" and "litert" in usable and "tflite_runtime" in usable:
@@ -255,8 +249,9 @@ def failed_result(plan: RunPlan, device, error: str, status: str = rs.FAILED
 
 
 def deploy(device, entries: list[ArtifactEntry]):
-    """Copy the runner and the artifacts; files the device already holds are skipped."""
-    files = {REMOTE_RUNNER: RUNNER}
+    """Copy the runner (with the backends of runtimes it does not ship) and the artifacts;
+    files the device already holds are skipped."""
+    files = {remote: local for local, remote in shipping.runner_files(shipped_backends())}
     for e in entries:  # one entry per run: the same file may be listed several times
         files.update({e.remote_path(p): p for p in e.files})
     return device.push([(local, remote) for remote, local in files.items()])
@@ -360,8 +355,8 @@ def runner_error(data: dict, cmd) -> tuple[str, str]:
 
 def probe(device) -> dict:
     """Copy the runner and ask the device what it has."""
-    device.push([(RUNNER, REMOTE_RUNNER)])
-    cmd = device.run([device.python, f"{device.workdir}/{REMOTE_RUNNER}", "probe"], timeout=60)
+    device.push(shipping.runner_files(shipped_backends()))
+    cmd = device.run(shipping.runner_command(device, "probe"), timeout=60)
     if cmd.returncode != 0:
         raise DeviceError(f"probe failed on {device.name} (exit {cmd.returncode}): "
                           f"{cmd.stderr.strip()[-300:]}")

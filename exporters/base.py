@@ -64,8 +64,14 @@ class Exporter:
     source_format: ClassVar[str]  # "pytorch" or the name of another format
     precisions: ClassVar[tuple[str, ...]]
     requires: ClassVar[tuple[str, ...]]  # importable modules needed to export
-    runtime_modules: ClassVar[tuple[str, ...]]  # importable modules needed to run the artifact
     install_extra: ClassVar[str]  # pip extra that brings them
+    # the runtimes that run the format, in order of preference; the first is the native one
+    # (eval and the parity check use it). A runtime's module and install hint are declared
+    # once, by its backend in the device runner (devices/runner/backends/<name>.py) ...
+    runtimes: ClassVar[tuple[str, ...]]
+    # ... or, for a runtime the runner does not ship, by a backend module of the format's own
+    # (runtime -> importable module path), which deploy copies beside the runner
+    runtime_backends: ClassVar[dict[str, str]] = {}
     supports_dynamic_batch: ClassVar[bool] = False
     # files that belong to an artifact beside its main one, as suffixes replacing the main
     # file's (OpenVINO: the .bin weights next to the .xml)
@@ -75,6 +81,11 @@ class Exporter:
         """Every file of the artifact whose main file is ``main``, main first."""
         main = Path(main)
         return [main, *(main.with_suffix(s) for s in self.companion_suffixes)]
+
+    @property
+    def runtime_modules(self) -> tuple[str, ...]:
+        """The module the native runtime imports (needed to run the artifact here)."""
+        return (runtime_spec(self.runtimes[0]).MODULE,)
 
     def check_available(self) -> None:
         missing = [m for m in self.requires + self.runtime_modules if not module_available(m)]
@@ -97,10 +108,46 @@ class Exporter:
         return {m: package_version(m) for m in self.requires + self.runtime_modules}
 
 
+def runtime_spec(name: str):
+    """The backend module that declares runtime ``name`` (``MODULE``, ``DISTS``,
+    ``INSTALL_HINT``, ``FORMATS``): the runner's own, or a format's shipped one."""
+    from devices.runner import backends  # stdlib only: the device's runner
+
+    if name in backends.BUILTIN:
+        return backends.load(name)
+    for fmt in available_formats():
+        module = get_exporter(fmt).runtime_backends.get(name)
+        if module:
+            return importlib.import_module(module)
+    raise UsageError(f"Unknown runtime '{name}'. Known: {', '.join(known_runtimes())}.")
+
+
+def known_runtimes() -> list[str]:
+    from devices.runner import backends
+
+    names = list(backends.BUILTIN)
+    for fmt in available_formats():
+        names += [r for r in get_exporter(fmt).runtimes if r not in names]
+    return names
+
+
+def runtimes_for(fmt: str) -> tuple[str, ...]:
+    """The runtimes that can run ``fmt`` artifacts, preferred first."""
+    return get_exporter(fmt).runtimes
+
+
+def shipped_backends() -> dict[str, str]:
+    """runtime -> backend module, for every runtime a format ships to the device itself."""
+    out: dict[str, str] = {}
+    for fmt in available_formats():
+        out.update(get_exporter(fmt).runtime_backends)
+    return out
+
+
 def load_failure(runtime: str, path: Path, exc: BaseException) -> EdgeVitError:
     """One line for a runtime that cannot load ``path``: the file, the runtime's own reason
     (the most specific line of a multi-line C++ message), and what to do."""
-    from devices.runner import LOAD_HINT, runtime_reason  # stdlib only: the device's runner
+    from devices.runner.core import LOAD_HINT, runtime_reason  # stdlib only: the device's runner
 
     if isinstance(exc, EdgeVitError):
         return exc

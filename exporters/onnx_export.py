@@ -32,7 +32,7 @@ class OnnxExporter(Exporter):
     source_format: ClassVar[str] = "pytorch"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8-dynamic", "int8")
     requires: ClassVar[tuple[str, ...]] = ("onnx", "onnxslim")
-    runtime_modules: ClassVar[tuple[str, ...]] = ("onnxruntime",)
+    runtimes: ClassVar[tuple[str, ...]] = ("onnxruntime", "openvino")
     install_extra: ClassVar[str] = "all"
     supports_dynamic_batch: ClassVar[bool] = True
 

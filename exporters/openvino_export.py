@@ -20,7 +20,7 @@ class OpenVinoExporter(Exporter):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8")
     companion_suffixes: ClassVar[tuple[str, ...]] = (".bin",)
     requires: ClassVar[tuple[str, ...]] = ("openvino",)
-    runtime_modules: ClassVar[tuple[str, ...]] = ("openvino",)
+    runtimes: ClassVar[tuple[str, ...]] = ("openvino",)
     install_extra: ClassVar[str] = "openvino"
     supports_dynamic_batch: ClassVar[bool] = True
 

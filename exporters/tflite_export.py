@@ -79,7 +79,7 @@ class TFLiteExporter(Exporter):
     source_format: ClassVar[str] = "onnx"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8-dynamic", "int8")
     requires: ClassVar[tuple[str, ...]] = ("onnx2tf", "tensorflow")
-    runtime_modules: ClassVar[tuple[str, ...]] = ("ai_edge_litert",)
+    runtimes: ClassVar[tuple[str, ...]] = ("litert", "tflite_runtime")
     install_extra: ClassVar[str] = "tflite"
 
     def export(self, source: Path, request: ExportRequest) -> list[ExportedFile]:

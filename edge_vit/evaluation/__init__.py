@@ -28,12 +28,13 @@ from .evaluate import (
 from .labels import imagenet_synsets, synset_to_index
 from .metrics import wilson_interval
 from .preprocess import PreparedImages, prepare
-from .runtimes import OV_PRECISIONS, RUNTIME_FOR_FORMAT
+from .runtimes import OV_PRECISIONS, runtime_for
 
 __all__ = [
-    "CACHE_ENV", "OV_PRECISIONS", "RUNTIME_FOR_FORMAT", "EvalDataset", "EvalOptions",
+    "CACHE_ENV", "OV_PRECISIONS", "EvalDataset", "EvalOptions",
     "LabeledImage", "PreparedImages", "ResultCache", "Scored", "cache_root", "evaluate_all",
     "evaluate_artifact", "evaluate_reference", "imagenet_synsets", "load_dataset", "prepare",
-    "result_path", "score_artifact", "score_reference", "select_balanced", "synset_to_index",
+    "result_path", "runtime_for", "score_artifact", "score_reference", "select_balanced",
+    "synset_to_index",
     "wilson_interval",
 ]

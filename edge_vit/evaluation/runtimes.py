@@ -14,8 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from devices import runner as _runner
-from exporters.base import ExportedFile, get_exporter, load_failure, package_version
+from exporters.base import (
+    ExportedFile,
+    available_formats,
+    get_exporter,
+    load_failure,
+    package_version,
+    runtime_spec,
+)
 
 from .. import manifest as mf
 from ..errors import UsageError
@@ -23,24 +29,22 @@ from .metrics import topk_indices
 from .preprocess import PreparedImages
 from .progress import progress_bar
 
-# from the runner's tables (see edge_vit.profiling): a format is evaluated in its first,
-# native runtime; a runtime's importable module
-RUNTIME_FOR_FORMAT = {fmt: runtimes[0] for fmt, runtimes in _runner.FORMAT_RUNTIMES.items()
-                      if fmt != "pytorch"}
-RUNTIME_MODULE = {name: module for name, (module, _) in _runner.RUNTIMES.items()}
 OV_PRECISIONS = ("default", "f32", "bf16", "f16")  # "default": whatever the plugin picks
 
 
 def runtime_for(fmt: str) -> str:
-    try:
-        return RUNTIME_FOR_FORMAT[fmt]
-    except KeyError:
+    """The format's native runtime (its first): the one eval and the parity check use."""
+    if fmt not in available_formats():
         raise UsageError(f"No runtime to evaluate {fmt!r} artifacts; known formats: "
-                         f"{', '.join(RUNTIME_FOR_FORMAT)}.") from None
+                         f"{', '.join(available_formats())}.")
+    return get_exporter(fmt).runtimes[0]
 
 
 def runtime_version(runtime: str) -> str:
-    return package_version(RUNTIME_MODULE.get(runtime, runtime))
+    try:
+        return package_version(runtime_spec(runtime).MODULE)
+    except UsageError:
+        return package_version(runtime)
 
 
 def precision_mode(fmt: str, ov_precision: str) -> str:

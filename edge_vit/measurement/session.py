@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 ROUND_FILE = "round-{:04d}.json"
 PLAN_FILE = "plan.json"
 SESSION_FILE = "session.json"
-UNIT_MARK = "edge-vit-runner: unit-"  # devices/runner.py UNIT_MARK
+UNIT_MARK = "edge-vit-runner: unit-"  # devices/runner/measure.py UNIT_MARK
 NOISY_HALF_WIDTH = 0.05  # a p50 interval wider than +-5 % makes the figure "noisy"
 NOISY_TAIL_RATIO = 3.0
 MIN_ROUNDS_FOR_BUDGET = 2  # the time budget never stops a session before this many rounds
@@ -246,10 +246,10 @@ class MeasurementSession:
             pending = [u for u in rest if u is not culprit]
 
     def _argv(self, units: list[_Unit], r: int, environment: bool) -> list[str]:
-        from ..profiling import REMOTE_RUNNER
+        from devices.shipping import runner_command
 
         d, s = self.device, self.settings
-        argv = [d.python, f"{d.workdir}/{REMOTE_RUNNER}", "measure",
+        argv = [*runner_command(d, "measure"),
                 "--plan", f"{d.workdir}/{self.remote_plan}",
                 "--units", ",".join(f"{u.index}:{u.iterations}" for u in units),
                 "--round", str(r), "--lock", f"{d.workdir}/.profile.lock",

@@ -259,17 +259,20 @@ def _lookup(inputs: Inputs, key: tuple, mode: str | None
             return acc, mode
     acc = inputs.accuracy_for(key, DEFAULT_MODE)
     if acc is None and key[3] is not None:
-        # the same file in the runtime it was evaluated in (tflite_runtime is LiteRT's
-        # interpreter; an ONNX file run by OpenVINO or TensorRT was scored in onnxruntime)
-        for other in SAME_ARTIFACT_RUNTIMES.get(key[1], ()):
+        # the same file in a runtime it was evaluated in, the format's native one first (an
+        # ONNX file run by OpenVINO or TensorRT was scored in onnxruntime; tflite_runtime is
+        # LiteRT's interpreter)
+        for other in _format_runtimes(key[1]):
             acc = inputs.accuracy_for((*key[:3], other), DEFAULT_MODE)
             if acc is not None:
                 break
     return acc, DEFAULT_MODE
 
 
-SAME_ARTIFACT_RUNTIMES = {"onnx": ("onnxruntime",), "tflite": ("litert", "tflite_runtime"),
-                          "openvino": ("openvino",)}
+def _format_runtimes(fmt: str) -> tuple[str, ...]:
+    from exporters.base import available_formats, runtimes_for
+
+    return runtimes_for(fmt) if fmt in available_formats() else ()
 
 
 def _attach_accuracy(row: S.ReportRow, acc: rs.AccuracyResult, mode: str) -> None:

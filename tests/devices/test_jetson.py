@@ -32,6 +32,7 @@ from devices.jetson import (
     trtexec_options,
     trtexec_result,
 )
+from devices.shipping import runner_archive
 from edge_vit import results as rs
 from edge_vit.profiling import (
     ProfileSettings,
@@ -44,7 +45,7 @@ from edge_vit.profiling import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-RUNNER = REPO / "devices" / "runner.py"
+RUNNER = runner_archive()
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "jetson"
 TRT_FP16 = DATA / "trtexec" / "trt8.5.2_orin-nano_onnx-fp16_summary.txt"  # Orin Nano, --fp16
 TRT_FP32 = DATA / "trtexec" / "trt10.9_rtx3070_onnx-build_full.txt"  # full log, FP32 (x86)

@@ -1,9 +1,10 @@
-"""devices/runner.py run as a subprocess with the real runtimes on tiny exported artifacts.
+"""The device runner (devices/runner/, shipped as one zipapp) run as a subprocess with the real
+runtimes on tiny exported artifacts.
 
 The runner is the one part of edge-vit that runs on devices without edge-vit installed, so
-these tests drive it exactly as a device does (``python runner.py ...``, one JSON object on
-stdout) and read its output back through ``edge_vit.results``. The statistics helpers are
-tested on known data by loading the file as a module. No timing thresholds: those belong to
+these tests drive it exactly as a device does (``python edge_vit_runner.pyz ...``, one JSON
+object on stdout) and read its output back through ``edge_vit.results``. The statistics
+helpers are tested on known data by importing the package's modules. No timing thresholds: those belong to
 the benchmark scripts.
 """
 
@@ -30,11 +31,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.shipping import runner_archive
 from edge_vit.results import PROFILE_SCHEMA_VERSION, Environment, LatencyStats, ProfileResult
 from edge_vit.serialization import from_dict
 
 REPO = Path(__file__).resolve().parents[2]
-RUNNER = REPO / "devices" / "runner.py"
+RUNNER_SOURCE = REPO / "devices" / "runner"
+RUNNER = runner_archive()  # the zipapp deploy copies to a device
 TINY = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 FAST = ["--min-iterations", "20", "--min-seconds", "0.2", "--warmup", "3"]
 RUNTIME_MODULES = {"numpy", "onnxruntime", "openvino", "ai_edge_litert", "tflite_runtime",
@@ -44,12 +47,16 @@ RUNTIME_MODULES = {"numpy", "onnxruntime", "openvino", "ai_edge_litert", "tflite
 # ---------------------------------------------------------------- helpers and fixtures
 
 @pytest.fixture(scope="module")
-def runner() -> types.ModuleType:
-    """The runner file as a module (it is a script, not part of a package)."""
-    spec = importlib.util.spec_from_file_location("edge_vit_runner_under_test", RUNNER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def runner() -> types.SimpleNamespace:
+    """Every name of the runner's modules in one namespace."""
+    from devices.runner import backends, core, inputs, measure, probe, profile, stats, system
+    from devices.runner.backends import litert, onnxruntime, openvino
+
+    names: dict = {}
+    for module in (core, stats, system, inputs, backends, onnxruntime, openvino, litert, probe,
+                   profile, measure):
+        names.update(vars(module))
+    return types.SimpleNamespace(**names)
 
 
 @pytest.fixture(scope="module")
@@ -149,29 +156,45 @@ def assert_consistent(result: ProfileResult, min_iterations: int = 20) -> None:
 
 # ---------------------------------------------------------------- the file itself
 
+def _imports(node) -> list[str]:
+    if isinstance(node, ast.ImportFrom):
+        return [] if node.level else [node.module or ""]  # relative: the runner's own modules
+    return [a.name for a in node.names] if isinstance(node, ast.Import) else []
+
+
 def test_runner_is_standalone_python38_stdlib_at_module_level():
-    source = RUNNER.read_text()
-    ast.parse(source, feature_version=(3, 8))
-    tree = ast.parse(source)
-    for node in tree.body:  # module level: standard library only
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) \
-                else [node.module or ""]
-            for name in names:
-                assert name.split(".")[0] in sys.stdlib_module_names, name
-    for node in ast.walk(tree):  # anywhere: stdlib or a runtime, never edge-vit's packages
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) \
-                else [node.module or ""]
-            for name in names:
+    files = sorted(RUNNER_SOURCE.rglob("*.py"))
+    assert len(files) > 10
+    for path in files:
+        source = path.read_text()
+        ast.parse(source, feature_version=(3, 8))
+        tree = ast.parse(source)
+        for node in tree.body:  # module level: standard library only
+            for name in _imports(node):
+                assert name.split(".")[0] in sys.stdlib_module_names, (path, name)
+        for node in ast.walk(tree):  # anywhere: stdlib or a runtime, never edge-vit's packages
+            for name in _imports(node):
                 top = name.split(".")[0]
-                assert top not in ("edge_vit", "exporters", "devices"), name
-                assert top in sys.stdlib_module_names or top in RUNTIME_MODULES, name
+                assert top not in ("edge_vit", "exporters", "devices"), (path, name)
+                assert top in sys.stdlib_module_names or top in RUNTIME_MODULES, (path, name)
+
+
+def test_the_zipapp_is_reproducible_and_holds_every_module():
+    import zipfile
+
+    from devices.shipping import runner_bytes
+
+    assert runner_bytes() == runner_bytes() == RUNNER.read_bytes()
+    names = set(zipfile.ZipFile(RUNNER).namelist())
+    assert "__main__.py" in names
+    for path in RUNNER_SOURCE.rglob("*.py"):
+        rel = path.relative_to(RUNNER_SOURCE).as_posix()
+        assert rel == "__main__.py" or f"edge_vit_runner/{rel}" in names, rel
 
 
 def test_runner_runs_alone_in_isolated_mode(artifacts, tmp_path):
     """A copy with nothing beside it, under ``python -I``: as on a device."""
-    copy = tmp_path / "runner.py"
+    copy = tmp_path / "edge_vit_runner.pyz"
     shutil.copy(RUNNER, copy)
     result, _, _ = profile("--artifact", str(artifact(artifacts, "onnx")), "--format", "onnx",
                            script=copy, python_flags=("-I",))

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge_vit.measurement import stats
 
-RUNNER = Path(__file__).resolve().parents[2] / "devices" / "runner.py"
-
 
 def _runner():
-    spec = importlib.util.spec_from_file_location("edge_vit_runner", RUNNER)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from devices.runner import stats as runner_stats
+
+    return runner_stats
 
 
 @pytest.mark.parametrize("df,expected", [(1, 12.706204736), (4, 2.776445105), (9, 2.262157163),
