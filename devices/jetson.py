@@ -44,6 +44,7 @@ from devices.parsers import (
     summarize_power,
 )
 from devices.parsers.tegrastats import TegrastatsSample, parse_tegrastats_line
+from devices.runner.stats import NOISY_CV, NOISY_TAIL_RATIO
 from devices.shipping import runner_command, runner_files
 from devices.ssh import SshDevice
 from edge_vit import results as rs
@@ -61,8 +62,7 @@ TRT_PRECISIONS = ("fp32", "fp16")
 TRT_BUILD_ALLOWANCE_S = 1800.0  # a ViT-B engine build on a Nano takes many minutes
 DEFAULT_TEGRASTATS_MS = 100
 DEFAULT_WARMUP_MS = 200
-NOISY_GPU_COV_PERCENT = 10.0  # the runner's NOISY_CV, as trtexec prints it
-NOISY_TAIL_RATIO = 3.0
+NOISY_GPU_COV_PERCENT = 100.0 * NOISY_CV  # the runner's threshold, as trtexec prints it
 LATENCY_NOTE = (
     "trtexec's 'Latency' (the figures here) is the end-to-end host latency of one query: H2D "
     "copy + GPU compute + D2H copy, on trtexec's random inputs, batch {batch}; GPU compute "

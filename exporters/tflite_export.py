@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 import shutil
 import signal
@@ -52,6 +51,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from devices.runner.backends import litert as _litert
 from edge_vit.errors import ExportError, UsageError
 
 from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
@@ -386,43 +386,18 @@ def describe_tflite(path: Path, precision: str, layout: str, input_shape: tuple[
 
 
 def read_tflite_metadata(path: Path) -> dict[str, str]:
-    """The model's string metadata (``reduced_precision_support``, ``min_runtime_version``)."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-
-        model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-        out = {}
-        for i in range(model.MetadataLength()):
-            entry = model.Metadata(i)
-            buf = model.Buffers(entry.Buffer())
-            if buf is not None and buf.DataLength():
-                raw = buf.DataAsNumpy().tobytes().split(b"\0", 1)[0]
-                out[entry.Name().decode()] = raw.decode(errors="replace")
-        return out
-    except Exception as exc:  # metadata is informative only
-        log.debug("cannot read metadata of %s: %s", path, exc)
-        return {}
+    """The model's string metadata (``reduced_precision_support``, ``min_runtime_version``):
+    the device runner's reader (struct only, so it works with any interpreter package)."""
+    return _litert.tflite_metadata(str(path))
 
 
 def runtime_precision(metadata: dict[str, Any], *, xnnpack: bool) -> str:
-    """What precision LiteRT computes in, following the XNNPACK delegate's own rule: fp16 only
-    for ``fp16...accfp16`` metadata on a CPU with native FP16 arithmetic; fp32 otherwise
-    (fp16 weights are dequantized to fp32 when the model is loaded)."""
-    value = str(metadata.get("reduced_precision_support") or "")
-    inference, _, accumulation = value.partition("acc")
-    if xnnpack and "fp16" in inference and accumulation == "fp16" and cpu_has_native_fp16():
-        return "fp16"
-    return "fp32"
+    """What precision LiteRT computes in, following the XNNPACK delegate's own rule (the
+    runner's): fp16 only for ``fp16...accfp16`` metadata on a CPU with native FP16 arithmetic;
+    fp32 otherwise (fp16 weights are dequantized to fp32 when the model is loaded)."""
+    return _litert.tflite_precision(metadata.get("reduced_precision_support"), xnnpack,
+                                    native_fp16=cpu_has_native_fp16())
 
 
 def cpu_has_native_fp16() -> bool:
-    machine = platform.machine().lower()
-    if machine not in ("aarch64", "arm64"):
-        return False  # x86 has no FP16 arithmetic XNNPACK uses without being forced
-    if sys.platform == "darwin":
-        return True  # every Apple Silicon core has ARMv8.2 FP16
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(asimdhp|fphp)\b", flags))
+    return _litert.cpu_has_native_fp16()

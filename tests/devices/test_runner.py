@@ -509,10 +509,23 @@ def test_layout_guess(runner):
     assert runner.guess_layout([1, 197, 192]) is None
 
 
+def read_tflite_metadata(path: Path) -> dict[str, str]:
+    """The reference: LiteRT's own flatbuffer schema module."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    out = {}
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        buf = model.Buffers(entry.Buffer())
+        if buf is not None and buf.DataLength():
+            raw = buf.DataAsNumpy().tobytes().split(b"\0", 1)[0]
+            out[entry.Name().decode()] = raw.decode(errors="replace")
+    return out
+
+
 def test_tflite_metadata_reader_matches_litert_schema(runner, artifacts):
     pytest.importorskip("ai_edge_litert")
-    from exporters.tflite_export import read_tflite_metadata
-
     for precision in ("fp32", "fp16"):
         path = artifact(artifacts, "tflite", precision)
         assert runner.tflite_metadata(str(path)) == read_tflite_metadata(path)

@@ -71,13 +71,21 @@ def _tflite_int8_tensors(interp):
 
 
 
-def tflite_precision(reduced_precision_support, xnnpack):
+def cpu_has_native_fp16():
+    """ARMv8.2 FP16 arithmetic (every Apple Silicon core; asimdhp/fphp on Linux); x86 has none
+    that XNNPACK uses without being forced."""
+    if platform.machine().lower() not in ("aarch64", "arm64"):
+        return False
+    if sys.platform == "darwin":
+        return True
+    return bool(set(re.findall(r"\w+", _cpuinfo().get("Features", ""))) & {"asimdhp", "fphp"})
+
+
+def tflite_precision(reduced_precision_support, xnnpack, native_fp16=None):
     """XNNPACK's own rule: fp16 compute only for ``fp16...accfp16`` metadata on a CPU with
     native FP16 arithmetic; otherwise fp16 weights are dequantized to fp32 at load."""
     inference, _, accumulation = str(reduced_precision_support or "").partition("acc")
-    flags = set(re.findall(r"\w+", _cpuinfo().get("Features", "")))
-    native = platform.machine().lower() in ("aarch64", "arm64") and (
-        sys.platform == "darwin" or bool(flags & {"asimdhp", "fphp"}))
+    native = cpu_has_native_fp16() if native_fp16 is None else native_fp16
     return "fp16" if xnnpack and "fp16" in inference and accumulation == "fp16" and native \
         else "fp32"
 
