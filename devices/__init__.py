@@ -15,7 +15,8 @@ from devices.base import (
     device_class,
     open_device,
 )
-from devices.inventory import DeviceConfig, Inventory, get_device_config, load_inventory
+from devices.config import DeviceConfig, SshConfig
+from devices.inventory import Inventory, get_device_config, load_inventory
 
 __all__ = [
     "DEVICE_KINDS",
@@ -25,6 +26,7 @@ __all__ = [
     "Inventory",
     "PushReport",
     "PushedFile",
+    "SshConfig",
     "available_kinds",
     "device_class",
     "get_device_config",

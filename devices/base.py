@@ -1,7 +1,9 @@
 """The device interface (httpx-transport small) and its registry.
 
-A device is four operations — ``push(files)``, ``run(argv, timeout)``, ``fetch(path)``,
-``close()`` — on a work directory; profiling is written once on top of them. Each kind lives in
+A device is a transport — ``push(files)``, ``run(argv, timeout)``, ``fetch(path)``, ``close()``
+on a work directory — plus a profiler strategy (:mod:`devices.profiler`: the Python runner, or
+a board's native tool) and a config dataclass of its kind (:mod:`devices.config`); profiling is
+written once on top of them. Each kind lives in
 its own module, imported only when used ("module:Class" strings, fsspec-style), so paramiko is
 never imported for a local run. Third parties add kinds through the ``edge_vit.devices``
 entry-point group.
@@ -18,13 +20,12 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
+from devices.config import DeviceConfig
+from devices.profiler import Profiler
 from edge_vit.errors import DeviceCommandError, DeviceError, MissingRuntimeError, UsageError
 from edge_vit.files import file_sha256 as sha256_file
-
-if TYPE_CHECKING:
-    from devices.inventory import DeviceConfig
 
 # kind -> "module:Class"
 DEVICE_KINDS: dict[str, str] = {
@@ -33,7 +34,6 @@ DEVICE_KINDS: dict[str, str] = {
     "rpi": "devices.rpi:RaspberryPiDevice",
     "jetson": "devices.jetson:JetsonDevice",
 }
-SSH_KINDS = frozenset({"ssh", "rpi", "jetson"})  # need a host (or an ssh_alias)
 DEFAULT_WORKDIR = "~/.cache/edge-vit/device"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -121,12 +121,23 @@ class Device:
     primitives (``_makedirs``, ``_upload_atomic``); ``push`` is written once here."""
 
     kind: ClassVar[str]
+    config_class: ClassVar[type[DeviceConfig]] = DeviceConfig  # what the inventory reads
+    profiler_class: ClassVar[type[Profiler]] = Profiler  # how plans are measured on it
 
     def __init__(self, config: DeviceConfig):
+        if not isinstance(config, self.config_class):
+            raise UsageError(f"A {self.kind} device takes a {self.config_class.__name__}, "
+                             f"got {type(config).__name__}.")
         self.config = config
         self.name = config.name
         self.python = config.python or "python3"
         self.workdir = config.workdir or DEFAULT_WORKDIR
+        self.profiler = self.profiler_class(self)
+
+    def board_check(self) -> dict | None:
+        """Board state (throttling, power mode) that ``probe`` adds to the board facts; None
+        for a kind with nothing to check."""
+        return None
 
     # -- the interface -------------------------------------------------------------------
     def run(

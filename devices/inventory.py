@@ -1,7 +1,9 @@
 """The device inventory: named devices in a TOML file, checked strictly when loaded.
 
-Example ``devices.toml`` (every key but ``kind`` is optional; ssh kinds need ``host`` or
-``ssh_alias``)::
+Each ``[devices.NAME]`` table is read into the config dataclass of its kind (``kind`` names it;
+the keys are that dataclass's fields, checked by type and by the kind's own rules: see
+:mod:`devices.config`). Example ``devices.toml`` (every key but ``kind`` is optional; the SSH
+kinds need ``host`` or ``ssh_alias``)::
 
     [devices.pi4]
     kind = "rpi"                        # local | ssh | rpi | jetson (or an entry-point kind)
@@ -38,12 +40,14 @@ import difflib
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.base import SSH_KINDS, available_kinds
-from edge_vit.errors import InventoryError
+from devices import config as cfgs
+from devices.base import available_kinds, device_class
+from devices.config import DeviceConfig, SshConfig
+from edge_vit.errors import EdgeVitError, InventoryError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,70 +57,6 @@ else:  # pragma: no cover - Python 3.10
 ENV_VAR = "EDGE_VIT_DEVICES"
 USER_INVENTORY = "~/.config/edge-vit/devices.toml"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class DeviceConfig:
-    """Everything needed to open one device. ``python=None`` means the running interpreter for
-    ``local`` and ``python3`` elsewhere; ``workdir=None`` means ``~/.cache/edge-vit/device``."""
-
-    name: str = "local"
-    kind: str = "local"
-    host: str | None = None
-    port: int | None = None  # None: from ~/.ssh/config, else 22
-    user: str | None = None  # None: from ~/.ssh/config, else the local user
-    identity_file: Path | None = None
-    ssh_alias: str | None = None
-    ssh_config: Path | None = None  # None: ~/.ssh/config
-    known_hosts: Path | None = None  # checked besides ~/.ssh/known_hosts; TOFU writes here
-    trust_on_first_use: bool = False
-    python: str | None = None
-    workdir: str | None = None
-    runtimes: list[str] = field(default_factory=list)
-    connect_timeout: float = 10.0  # seconds, per connection attempt
-    command_timeout: float = 600.0  # default for Device.run
-    retries: int = 2  # extra connection attempts when unreachable
-    retry_backoff: float = 1.0  # seconds before the first retry; doubles each time
-    source: Path | None = None  # the inventory file it came from; None when built in
-
-
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_str_list(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
-
-
-# key -> (check, description of the expected type)
-_KEYS: dict[str, tuple[Any, str]] = {
-    "kind": (_is_str, "a string"),
-    "host": (_is_str, "a string"),
-    "port": (lambda v: _is_int(v) and 0 < v < 65536, "an integer 1-65535"),
-    "user": (_is_str, "a string"),
-    "identity_file": (_is_str, "a path string"),
-    "ssh_alias": (_is_str, "a string"),
-    "ssh_config": (_is_str, "a path string"),
-    "known_hosts": (_is_str, "a path string"),
-    "trust_on_first_use": (lambda v: isinstance(v, bool), "true or false"),
-    "python": (_is_str, "a string"),
-    "workdir": (_is_str, "a string"),
-    "runtimes": (_is_str_list, "a list of strings"),
-    "connect_timeout": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "command_timeout": (lambda v: _is_number(v) and v > 0, "a number > 0"),
-    "retries": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "retry_backoff": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-}
-_PATH_KEYS = ("identity_file", "ssh_config", "known_hosts")
-_FLOAT_KEYS = ("connect_timeout", "command_timeout", "retry_backoff")
 
 
 @dataclass
@@ -141,6 +81,10 @@ class Inventory:
             msg + f" Known: {', '.join(self.devices)}.",
             hint=f"Add [devices.{name}] to {self.path or find_inventory_hint()}.",
         )
+
+
+__all__ = ["DeviceConfig", "Inventory", "SshConfig", "find_inventory", "get_device_config",
+           "load_inventory"]
 
 
 def builtin_local() -> DeviceConfig:
@@ -200,37 +144,38 @@ def get_device_config(name: str, path: str | Path | None = None) -> DeviceConfig
 
 
 def _parse_device(path: Path, name: str, entry: Any) -> DeviceConfig:
+    """``[devices.NAME]`` read into the config class of its kind (see :mod:`devices.config`)."""
     where = f"{path}: [devices.{name}]"
     if not _NAME_RE.match(name):
         raise InventoryError(f"{where}: device names use letters, digits, '_', '.', '-'.")
     if not isinstance(entry, dict):
         raise InventoryError(f"{where}: must be a table, got {type(entry).__name__}.")
-    for key, value in entry.items():
-        if key not in _KEYS:
-            close = difflib.get_close_matches(key, list(_KEYS), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise InventoryError(f"{where}: unknown key '{key}'.{hint} Known: {', '.join(_KEYS)}.")
-        check, expected = _KEYS[key]
-        if not check(value):
-            raise InventoryError(f"{where}: key '{key}' must be {expected}, got {value!r}.")
-    if "kind" not in entry:
-        raise InventoryError(f"{where}: key 'kind' is missing (one of {', '.join(available_kinds())}).")
-    kind = entry["kind"]
     kinds = available_kinds()
-    if kind not in kinds:
-        raise InventoryError(f"{where}: key 'kind' is '{kind}', not one of {', '.join(kinds)}.")
+    if "kind" not in entry:
+        raise InventoryError(f"{where}: key 'kind' is missing (one of {', '.join(kinds)}).")
+    kind = entry["kind"]
+    if not isinstance(kind, str) or kind not in kinds:
+        raise InventoryError(f"{where}: key 'kind' is {kind!r}, not one of {', '.join(kinds)}.")
     if name == "local" and kind != "local":
         raise InventoryError(f"{where}: key 'kind': the name 'local' is kept for kind 'local'.")
-    if kind in SSH_KINDS and not (entry.get("host") or entry.get("ssh_alias")):
-        raise InventoryError(f"{where}: key 'host' (or 'ssh_alias') is required for kind '{kind}'.")
-    values: dict[str, Any] = dict(entry)
-    for key in _PATH_KEYS:
-        if key in values:
-            p = Path(values[key]).expanduser()
-            values[key] = p if p.is_absolute() else (path.parent / p).resolve()
-    for key in _FLOAT_KEYS:
-        if key in values:
-            values[key] = float(values[key])
-    if "runtimes" in values:
-        values["runtimes"] = list(values["runtimes"])
-    return DeviceConfig(name=name, source=path, **values)
+    try:
+        cls = device_class(kind).config_class
+    except EdgeVitError as exc:
+        raise InventoryError(f"{where}: kind '{kind}': {exc}", hint=exc.hint) from exc
+    known = cfgs.keys(cls)
+    values: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise InventoryError(f"{where}: unknown key '{key}' for kind '{kind}'.{hint} "
+                                 f"Known: {', '.join(known)}.")
+        expected = cfgs.check_value(cls, key, value)
+        if expected is not None:
+            raise InventoryError(f"{where}: key '{key}' must be {expected}, got {value!r}.")
+        values[key] = cfgs.convert(cls, key, value, path.parent)
+    config = cls(name=name, source=path, **values)
+    problems = config.problems()
+    if problems:
+        raise InventoryError(f"{where}: {problems[0]}")
+    return config

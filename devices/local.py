@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from devices.base import DEFAULT_WORKDIR, CommandResult, Device, check_command, sha256_file
-from devices.inventory import DeviceConfig
+from devices.config import DeviceConfig
 from edge_vit.errors import DeviceError
 from edge_vit.files import copy_atomic
 

@@ -12,10 +12,10 @@ facts. ``extra_env`` (a dict) is added to the environment of every command.
 
 from __future__ import annotations
 
-from devices.inventory import DeviceConfig
+from devices.config import SshConfig
 from devices.parsers import ParseError, parse_vcgencmd
+from devices.profiler import PreferredOrder
 from devices.ssh import SshDevice
-from edge_vit.profiling import ProfileSettings, RunPlan
 
 DEFAULT_RUNTIMES = ("litert", "tflite_runtime", "onnxruntime")
 # inventory spellings -> runner runtimes
@@ -38,20 +38,15 @@ def preferred_order(runtimes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class RaspberryPiDevice(SshDevice):
     kind = "rpi"
 
-    def __init__(self, config: DeviceConfig):
+    def __init__(self, config: SshConfig):
         super().__init__(config)
         self.extra_env: dict[str, str] = {}
         self.preferred_runtimes = preferred_order(config.runtimes)
+        self.profiler = PreferredOrder(self, self.preferred_runtimes)
 
     def run(self, argv, timeout=None, check=False, env=None):
         merged = {**self.extra_env, **(env or {})}
         return super().run(argv, timeout=timeout, check=check, env=merged or None)
-
-    def refine_plans(self, plans: list[RunPlan], notes: list[str], settings: ProfileSettings,
-                     available: dict) -> tuple[list[RunPlan], list[str]]:
-        """Preferred runtimes first (stable: artifacts keep their order within a runtime)."""
-        rank = {r: i for i, r in enumerate(self.preferred_runtimes)}
-        return sorted(plans, key=lambda p: rank.get(p.runtime, len(rank))), notes
 
     def board_check(self) -> dict:
         """``vcgencmd get_throttled`` and ``measure_temp``, decoded."""

@@ -27,7 +27,7 @@ from pathlib import Path
 import paramiko
 
 from devices.base import DEFAULT_WORKDIR, CommandResult, Device, check_command
-from devices.inventory import DeviceConfig
+from devices.config import SshConfig
 from edge_vit.errors import (
     DeviceAuthenticationError,
     DeviceError,
@@ -116,8 +116,9 @@ class SshDevice(Device):
     inventory, then from the ``~/.ssh/config`` entry for ``ssh_alias`` (or the host)."""
 
     kind = "ssh"
+    config_class = SshConfig
 
-    def __init__(self, config: DeviceConfig):
+    def __init__(self, config: SshConfig):
         super().__init__(config)
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None

@@ -5,17 +5,9 @@ every p50 interval is narrow enough. One schema-versioned JSON per device x arti
 runtime, with every round kept; finished rounds are persisted as they finish, so a device that
 dies mid-sweep loses nothing finished and a re-run resumes the session.
 
-A device kind may take part through three optional methods (duck-typed, all on the device):
-
-* ``refine_plans(plans, notes, settings, available) -> (plans, notes)``: add, drop or reorder
-  runs before anything is copied (Jetson: TensorRT runs through trtexec; Raspberry Pi: its
-  preferred runtimes). A plan with ``options["native"]`` is measured by the device itself;
-  ``options["run_precision"]`` names what the runtime is asked to compute in (the artifact
-  identity's variant); ``options["notes"]`` are copied into that plan's result.
-* ``measure_native(plan, settings, round) -> ProfileResult``: one round of such a plan (it
-  may raise DeviceError when the device is gone, like ``run``).
-* ``board_check() -> dict``: board state (throttling, power mode) that ``probe`` adds to the
-  environment's board facts.
+A device kind takes part through its profiler strategy (:mod:`devices.profiler`: which plans
+it adds or reorders, and how it measures the ones its own tool runs) and ``board_check()``
+(board state that ``probe`` adds to the environment's board facts).
 """
 
 from __future__ import annotations
@@ -236,9 +228,18 @@ def artifact_ref(plan: RunPlan) -> rs.ArtifactRef:
                           sha256=e.record.sha256)
 
 
+def plan_batch(plan: RunPlan) -> int:
+    """The batch the plan's artifact takes (its own input shape, else the model's)."""
+    if plan.entry is None:
+        return int(plan.options.get("batch") or 1)
+    shape = plan.entry.record.input_shape or plan.entry.manifest.model.input_shape
+    return int(shape[0]) if shape else 1
+
+
 def failed_result(plan: RunPlan, device, error: str, status: str = rs.FAILED
                   ) -> rs.ProfileResult:
-    settings = rs.RunSettings(runtime=plan.runtime)
+    """The one place a result without a measurement is built (runner, trtexec, host checks)."""
+    settings = rs.RunSettings(runtime=plan.runtime, batch=plan_batch(plan))
     if plan.options.get("run_precision"):
         settings.inference_precision = plan.options["run_precision"]
     if plan.runtime == "openvino":
@@ -271,9 +272,8 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
     if available is None:
         available = probe(device)["runtimes"]
     plans, notes = plan_runs(entries, available, settings)
-    refine = getattr(device, "refine_plans", None)
-    if refine is not None:  # the device kind's own runs (see the module docstring)
-        plans, notes = refine(plans, notes, settings, available)
+    # the device kind's own runs (devices.profiler)
+    plans, notes = device.profiler.refine(plans, notes, settings, available)
     for n in notes:
         say(f"note: {n}")
     out: list[rs.ProfileResult] = []
@@ -363,10 +363,10 @@ def probe(device) -> dict:
     data = parse_runner_output(cmd.stdout)
     runtimes = data.get("runtimes", {})
     data["runtimes"] = {k: v for k, v in runtimes.items()}
-    board_check = getattr(device, "board_check", None)
-    if board_check is not None:  # rpi: get_throttled and temperature; jetson: power mode
+    check = device.board_check()  # rpi: get_throttled and temperature; jetson: power mode
+    if check is not None:
         env = data.setdefault("environment", {})
-        env["board"] = {**(env.get("board") or {}), "check": board_check()}
+        env["board"] = {**(env.get("board") or {}), "check": check}
     return data
 
 

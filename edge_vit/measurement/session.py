@@ -54,6 +54,10 @@ from pathlib import Path
 
 import numpy as np
 
+from devices.runner.measure import UNIT_MARK
+from devices.runner.stats import NOISY_CI_HALF_WIDTH as NOISY_HALF_WIDTH
+from devices.runner.stats import NOISY_TAIL_RATIO
+
 from .. import results as rs
 from ..artifact_id import ArtifactId, safe_name
 from ..errors import DeviceError
@@ -66,9 +70,6 @@ log = logging.getLogger(__name__)
 ROUND_FILE = "round-{:04d}.json"
 PLAN_FILE = "plan.json"
 SESSION_FILE = "session.json"
-UNIT_MARK = "edge-vit-runner: unit-"  # devices/runner/measure.py UNIT_MARK
-NOISY_HALF_WIDTH = 0.05  # a p50 interval wider than +-5 % makes the figure "noisy"
-NOISY_TAIL_RATIO = 3.0
 MIN_ROUNDS_FOR_BUDGET = 2  # the time budget never stops a session before this many rounds
 REPEAT_FACTOR = 2  # dropped rounds are repeated until 2x max_rounds rounds / 2x max_seconds
 SPELL_MIN_UNITS = 3  # a slow spell is seen in at least this many artifacts of one process ...
@@ -331,7 +332,7 @@ class MeasurementSession:
 
     # -- a native tool's unit (a Jetson's trtexec): one invocation per round -------------------
     def _run_native(self, u: _Unit, r: int, position: int) -> None:
-        res = self.device.measure_native(u.plan, self.settings, r)
+        res = self.device.profiler.measure_native(u.plan, self.settings, r)
         u.native_results[r] = res
         if res.status != rs.OK or res.latency is None:
             self._fail(u, res.status if res.status != rs.OK else rs.FAILED,

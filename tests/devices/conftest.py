@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.inventory import DeviceConfig
+from devices.config import SshConfig
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -36,11 +36,11 @@ class SshServer:
     known_hosts: Path  # holds this server's host key for [host]:port
     host_key: Path
     host_key_fingerprint: str  # as ssh-keygen -l prints it: SHA256:...
-    config: DeviceConfig  # ready to open: known_hosts set, fast timeouts, no retries
+    config: SshConfig  # ready to open: known_hosts set, fast timeouts, no retries
     root: Path
     proc: subprocess.Popen
 
-    def device_config(self, **changes) -> DeviceConfig:
+    def device_config(self, **changes) -> SshConfig:
         return dataclasses.replace(self.config, **changes)
 
     def write_inventory(self, path: Path, name: str, workdir: Path,
@@ -172,7 +172,7 @@ def start_sshd(root: Path, client_key: Path, port: int | None = None,
             time.sleep(0.02)
     known_hosts = root / "known_hosts"
     known_hosts.write_text(known_hosts_line("127.0.0.1", port, host_key))
-    config = DeviceConfig(
+    config = SshConfig(
         name="loopback", kind="ssh", host="127.0.0.1", port=port, user=user,
         identity_file=client_key, known_hosts=known_hosts, python="python3",
         workdir=str(root / "work"), connect_timeout=5.0, command_timeout=30.0, retries=0,

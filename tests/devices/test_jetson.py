@@ -25,14 +25,10 @@ from pathlib import Path
 import pytest
 
 from devices import open_device
-from devices.inventory import DeviceConfig
-from devices.jetson import (
-    JetsonDevice,
-    timed_loop_window,
-    trtexec_options,
-    trtexec_result,
-)
+from devices.config import SshConfig
+from devices.jetson import JetsonDevice
 from devices.shipping import runner_archive
+from devices.tensorrt import timed_loop_window, trtexec_options, trtexec_result
 from edge_vit import results as rs
 from edge_vit.profiling import (
     ProfileSettings,
@@ -296,8 +292,8 @@ def _onnx_plan(tiny_artifacts, precision: str) -> RunPlan:
 
 
 def _offline_jetson(trtexec: str | None) -> JetsonDevice:
-    device = JetsonDevice(DeviceConfig(name="orin", kind="jetson", host="127.0.0.1"))
-    device.locate_tools = lambda settings=None: {"trtexec": trtexec, "tegrastats": None,
+    device = JetsonDevice(SshConfig(name="orin", kind="jetson", host="127.0.0.1"))
+    device.profiler.locate_tools = lambda settings=None: {"trtexec": trtexec, "tegrastats": None,
                                                  "hint": "JetPack ships it"}
     return device
 
@@ -309,7 +305,7 @@ def test_tensorrt_runs_are_planned_first_for_each_onnx_artifact(tiny_artifacts, 
     entries = collect_artifacts([tiny_artifacts])
     settings = ProfileSettings(**FAST, extra=extra)
     plans, notes = plan_runs(entries, {"onnxruntime": "1", "openvino": "1"}, settings)
-    plans, notes = _offline_jetson("/usr/src/tensorrt/bin/trtexec").refine_plans(
+    plans, notes = _offline_jetson("/usr/src/tensorrt/bin/trtexec").profiler.refine(
         plans, notes, settings, {})
     trt = [p for p in plans if p.runtime == "tensorrt"]
     assert plans[:len(trt)] == trt and [p.options["run_precision"] for p in trt] == precisions
@@ -325,11 +321,11 @@ def test_runtimes_filter_decides_whether_tensorrt_runs(tiny_artifacts):
     only_trt = ProfileSettings(**FAST, runtimes=("tensorrt",))
     plans, notes = plan_runs(entries, {"onnxruntime": "1"}, only_trt)
     assert plans[0].options.get("filtered") and not notes  # filtered out by the user: a gap
-    plans, notes = device.refine_plans(plans, notes, only_trt, {"onnxruntime": "1"})
+    plans, notes = device.profiler.refine(plans, notes, only_trt, {"onnxruntime": "1"})
     assert [p.runtime for p in plans] == ["tensorrt", "tensorrt"] and notes == []
     no_trt = ProfileSettings(**FAST, runtimes=("onnxruntime",))
     plans, notes = plan_runs(entries, {"onnxruntime": "1"}, no_trt)
-    assert device.refine_plans(plans, notes, no_trt, {})[0] == plans
+    assert device.profiler.refine(plans, notes, no_trt, {})[0] == plans
 
 
 # ---------------------------------------------------------------- over SSH, end to end

@@ -145,9 +145,9 @@ def test_changed_host_key_is_refused(sshd_rekeyed, tiny_artifacts):
 def test_unreachable_device_fails_within_timeout(closed_port, tiny_artifacts):
     import time
 
-    from devices.inventory import DeviceConfig
+    from devices.config import SshConfig
 
-    config = DeviceConfig(name="gone", kind="ssh", host="127.0.0.1", port=closed_port,
+    config = SshConfig(name="gone", kind="ssh", host="127.0.0.1", port=closed_port,
                           connect_timeout=2.0, retries=0)
     t0 = time.monotonic()
     with pytest.raises(DeviceUnreachableError, match=str(closed_port)):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from devices import open_device
-from devices.inventory import DeviceConfig
+from devices.config import SshConfig
 from devices.rpi import RaspberryPiDevice, preferred_order
 from edge_vit import results as rs
 from edge_vit.cli.app import console
@@ -134,12 +134,12 @@ def test_preferred_runtimes_run_first(tiny_artifacts):
     available = {"onnxruntime": "1", "litert": "1", "openvino": "1"}
     settings = ProfileSettings(**FAST)
     plans, notes = plan_runs(entries, available, settings)
-    default = RaspberryPiDevice(DeviceConfig(name="pi", kind="rpi", host="127.0.0.1"))
-    ordered, _ = default.refine_plans(plans, notes, settings, available)
+    default = RaspberryPiDevice(SshConfig(name="pi", kind="rpi", host="127.0.0.1"))
+    ordered, _ = default.profiler.refine(plans, notes, settings, available)
     assert [p.runtime for p in ordered] == ["litert", "litert", "onnxruntime", "openvino"]
-    mine = RaspberryPiDevice(DeviceConfig(name="pi", kind="rpi", host="127.0.0.1",
+    mine = RaspberryPiDevice(SshConfig(name="pi", kind="rpi", host="127.0.0.1",
                                           runtimes=["onnxruntime", "tflite"]))
-    ordered, _ = mine.refine_plans(plans, notes, settings, available)
+    ordered, _ = mine.profiler.refine(plans, notes, settings, available)
     assert [p.runtime for p in ordered] == ["onnxruntime", "litert", "litert", "openvino"]
     assert preferred_order([]) == ("litert", "tflite_runtime", "onnxruntime")
     assert preferred_order(["tflite", "litert"]) == ("litert", "tflite_runtime")
