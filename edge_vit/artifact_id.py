@@ -49,6 +49,21 @@ class ArtifactId:
         return f"{self.model_id} {self.format}/{self.precision} on {self.runtime_label}"
 
     @classmethod
+    def parse(cls, model_id: str, stem: str) -> ArtifactId:
+        """The inverse of :attr:`stem`. Formats and runtimes never hold a dash, precisions may
+        (``int8-dynamic``): the runtime is the first known runtime name after the format."""
+        from exporters.base import known_runtimes
+
+        fmt, _, rest = stem.partition("-")
+        parts = rest.split("-")
+        runtimes = set(known_runtimes())
+        for i in range(1, len(parts)):
+            if parts[i] in runtimes:
+                variant = "-".join(parts[i + 1:]) or None
+                return cls(model_id, fmt, "-".join(parts[:i]), parts[i], variant)
+        raise ValueError(f"{stem!r} is not <format>-<precision>-<runtime>[-<variant>]")
+
+    @classmethod
     def of_result(cls, res) -> ArtifactId:
         """The identity of a :class:`edge_vit.results.ProfileResult`."""
         s, a = res.settings, res.artifact

@@ -143,11 +143,11 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
 
 def accuracy_mode(path: Path, acc: rs.AccuracyResult) -> str:
     """``default``, or the pinned OpenVINO precision named by the file's suffix."""
-    a = acc.artifact
-    stem = ArtifactId(a.model_id or "unknown", a.format, a.precision, acc.runtime).stem
-    if path.stem.startswith(stem + "-"):
-        return path.stem[len(stem) + 1:]
-    return DEFAULT_MODE
+    try:
+        return ArtifactId.parse(acc.artifact.model_id or "unknown", path.stem).variant \
+            or DEFAULT_MODE
+    except ValueError:
+        return DEFAULT_MODE
 
 
 def load_accuracy(accuracy_dir: Path, warnings: list[str]

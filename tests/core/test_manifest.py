@@ -51,3 +51,15 @@ def test_corrupt_and_foreign_manifests(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": "9.0"}))
     with pytest.raises(ManifestError, match="schema"):
         mf.read_manifest(tmp_path)
+
+
+def test_artifact_id_stem_round_trips():
+    from edge_vit.artifact_id import ArtifactId
+
+    for aid in (ArtifactId("m", "onnx", "fp32", "onnxruntime"),
+                ArtifactId("m", "tflite", "int8-dynamic", "litert"),
+                ArtifactId("m", "openvino", "fp16", "openvino", "f32"),
+                ArtifactId("m", "onnx", "int8", "tensorrt", "fp16")):
+        assert ArtifactId.parse("m", aid.stem) == aid
+    with pytest.raises(ValueError):
+        ArtifactId.parse("m", "onnx-fp32")

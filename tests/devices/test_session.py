@@ -138,6 +138,16 @@ def test_a_pinned_openvino_precision_keeps_its_own_result(tiny_artifacts, tmp_pa
     assert names == ["openvino-fp32-openvino-f32.json", "openvino-fp32-openvino.json"]
     assert pinned.settings.inference_precision == "fp32"
     assert default.session.id != pinned.session.id
+    from edge_vit.artifact_id import ArtifactId
+    from edge_vit.reporting import build_report
+
+    for name in names:  # every result file names its identity
+        aid = ArtifactId.parse("tiny", name[:-len(".json")])
+        assert f"{aid.stem}.json" == name and aid.format == "openvino"
+    report = build_report([tiny_artifacts], tmp_path / "r", tmp_path / "none")
+    rows = [r for r in report.rows if r.device == "local" and r.format == "openvino"
+            and r.precision == "fp32" and r.model_id == "tiny"]
+    assert sorted(r.runtime for r in rows) == ["openvino", "openvino-f32"]  # both, apart
 
 
 def test_pin_sets_the_runner_affinity(tiny_artifacts, tmp_path, runtimes):
