@@ -56,5 +56,7 @@ def cmd_probe(args):
     env = collect_environment()
     env["runtimes"] = dict((k, v) for k, v in runtimes.items() if v)
     return {"environment": env, "runtimes": runtimes, "runtime_details": details,
-            "install_hints": hints, "runner_version": RUNNER_VERSION}
+            "install_hints": hints, "formats": dict((f, list(r)) for f, r in
+                                                   backends.format_runtimes().items()),
+            "runner_version": RUNNER_VERSION}
 

@@ -101,8 +101,8 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True)
 @click.option("--formats", help="Only these formats (comma-separated).")
-@click.option("--runtime", "runtimes", help="Only these runtimes: onnxruntime, openvino, "
-                                            "litert, tflite_runtime (comma-separated).")
+@click.option("--runtime", "runtimes", help="Only these runtimes (comma-separated), e.g. "
+              "onnxruntime,openvino; `edge-vit doctor` lists each format's runtimes.")
 @click.option("--threads", type=int, help="Inference threads (default: the runtime's).")
 @click.option("--rounds", type=int, default=5, show_default=True,
               help="Counted rounds per artifact before the stopping rule may stop.")

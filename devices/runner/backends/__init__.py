@@ -14,7 +14,7 @@ import importlib.util
 import os
 import sys
 
-from ..core import ArtifactError, MissingRuntime, UsageError  # noqa: F401 (re-used by backends)
+from ..core import LOAD_HINT, ArtifactError, MissingRuntime, RunnerError, UsageError, runtime_reason
 
 BUILTIN = ("onnxruntime", "openvino", "litert", "tflite_runtime", "pytorch", "tensorrt")
 SHIPPED_PREFIX = "edge_vit_backend_"
@@ -106,7 +106,13 @@ def import_runtime(name):
 
 
 def open_backend(args, runtime):
-    opened = load(runtime).open_model(args)
+    try:
+        opened = load(runtime).open_model(args)
+    except RunnerError:
+        raise
+    except Exception as exc:  # a shipped backend's own error: one line, like the built-ins
+        raise ArtifactError("%s cannot load %s: %s" % (runtime, args.artifact, runtime_reason(exc)),
+                            hint=LOAD_HINT) from None
     return Backend(**opened) if isinstance(opened, dict) else opened
 
 
