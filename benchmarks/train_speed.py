@@ -30,8 +30,8 @@ def main() -> None:
     from torchvision import transforms as T
 
     from edge_vit import demo
-    from edge_vit.evaluation.archive import resolve_data_root
-    from edge_vit.images import data_config
+    from edge_vit.data.archive import resolve_data_root
+    from edge_vit.data.images import data_config
     from edge_vit.models import create_model
     from edge_vit.training import load_split
     from edge_vit.training.loop import batch_tensor

@@ -12,7 +12,7 @@ from pathlib import Path
 from devices.base import DEFAULT_WORKDIR, CommandResult, Device, check_command, sha256_file
 from devices.config import DeviceConfig
 from edge_vit.errors import DeviceError
-from edge_vit.files import copy_atomic
+from edge_vit.files import CACHE_ENV, cache_root, copy_atomic
 
 
 class LocalDevice(Device):
@@ -25,8 +25,7 @@ class LocalDevice(Device):
         super().__init__(config or DeviceConfig())
         self.python = self.config.python or sys.executable
         # the local device's files live in edge-vit's cache ($EDGE_VIT_CACHE when set)
-        cache = os.environ.get("EDGE_VIT_CACHE")
-        default = str(Path(cache) / "device") if cache else DEFAULT_WORKDIR
+        default = str(cache_root() / "device") if os.environ.get(CACHE_ENV) else DEFAULT_WORKDIR
         self.root = Path(self.config.workdir or default).expanduser().resolve()
         self.workdir = str(self.root)
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import os
 import zipfile
 from pathlib import Path
 
 from edge_vit.errors import UsageError
-from edge_vit.files import write_bytes_atomic
+from edge_vit.files import cache_root, write_bytes_atomic
 
 RUNNER_SOURCE = Path(__file__).resolve().parent / "runner"
 REMOTE_RUNNER = "edge_vit_runner.pyz"
@@ -25,10 +24,6 @@ ZIP_PACKAGE = "edge_vit_runner"  # the runner's package name inside the zipapp
 SHIPPED_PREFIX = "edge_vit_backend_"  # devices/runner/backends: SHIPPED_PREFIX
 _MAIN = f"import sys\n\nfrom {ZIP_PACKAGE}.cli import main\n\nsys.exit(main())\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("EDGE_VIT_CACHE") or "~/.cache/edge-vit").expanduser()
 
 
 def runner_bytes() -> bytes:
@@ -51,7 +46,7 @@ def runner_bytes() -> bytes:
 def runner_archive() -> Path:
     """The runner's zipapp on this host (built once per version of its sources)."""
     data = runner_bytes()
-    path = _cache_root() / "runner" / f"edge_vit_runner-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
+    path = cache_root() / "runner" / f"edge_vit_runner-{hashlib.sha256(data).hexdigest()[:16]}.pyz"
     if not path.is_file() or path.read_bytes() != data:
         write_bytes_atomic(path, data)
     return path

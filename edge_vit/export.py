@@ -29,9 +29,9 @@ from exporters.onnx_export import DEFAULT_OPSET, OPSETS
 
 from . import manifest as mf
 from .complexity import count_macs, describe, model_input_size
+from .data.images import data_config, list_images, load_images, random_inputs
 from .errors import EdgeVitError, UsageError
 from .files import file_sha256
-from .images import data_config, list_images, load_images, random_inputs
 from .models import DEFAULT_MODEL, ModelSource, build_model
 from .parity import INT8_PRECISIONS, ParityReport, compare
 from .serialization import to_dict
@@ -117,7 +117,7 @@ def _unpacked(opts: ExportOptions) -> ExportOptions:
     """Image sets given as .tar/.tar.gz archives, replaced by their unpacked folders."""
     import dataclasses
 
-    from .evaluation.archive import resolve_data_root
+    from .data.archive import resolve_data_root
 
     changes = {name: resolve_data_root(Path(value)) for name in ("calib_dir", "parity_images")
                if (value := getattr(opts, name)) is not None and Path(value).is_file()}
@@ -262,8 +262,8 @@ def _validation(opts: ExportOptions, cfg, calib_paths: tuple[Path, ...]) -> dict
     calibration images, preprocessed like everything else (eval's decoder and cache)."""
     if opts.max_drop is None:
         return None
-    from .evaluation.datasets import load_dataset
-    from .evaluation.preprocess import prepare
+    from .data.datasets import load_dataset
+    from .data.preprocess import prepare
 
     data = load_dataset(Path(opts.val_dir), labels=opts.val_labels, limit=opts.val_size)
     calib = {p.resolve() for p in calib_paths}

@@ -1,4 +1,5 @@
-"""Files written whole or not at all, and their hashes: the one place for both.
+"""Files written whole or not at all, their hashes, and where caches live: the one place for
+each.
 
 ``atomic_path(dest)`` yields a temporary path beside ``dest``; when the block ends without an
 error the temporary is flushed to disk (fsync) and renamed over ``dest``, and the rename itself
@@ -16,8 +17,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "copy_atomic", "file_sha256", "write_bytes_atomic",
-           "write_text_atomic"]
+__all__ = ["CACHE_ENV", "atomic_dir", "atomic_path", "cache_root", "copy_atomic", "file_sha256",
+           "write_bytes_atomic", "write_text_atomic"]
+
+CACHE_ENV = "EDGE_VIT_CACHE"
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """Where edge-vit caches (unpacked data, decoded images, evaluations, the runner's zipapp,
+    the local device's files): ``cache_dir``, else ``$EDGE_VIT_CACHE``, else
+    ``~/.cache/edge-vit``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "edge-vit"
 
 
 def file_sha256(path: str | Path) -> str:

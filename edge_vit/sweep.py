@@ -482,7 +482,7 @@ def _weights_hash(folder: Path) -> str:
 
 def _overlap(a: str, b: str) -> bool:
     """Whether two image sets (folders or archives) are the same or one holds the other."""
-    from .evaluation.archive import resolve_data_root
+    from .data.archive import resolve_data_root
 
     ra, rb = (resolve_data_root(Path(p)).resolve() if Path(p).exists() else Path(p).resolve()
               for p in (a, b))

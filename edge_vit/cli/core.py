@@ -128,8 +128,8 @@ def _print_manifest(manifest, path: Path) -> None:
 def info(model, pretrained, checkpoint, model_args, seed, prune, as_json):
     """Params, MACs (attention included), depth, heads, widths and input config of MODEL."""
     from ..complexity import count_macs, describe, model_input_size
+    from ..data.images import data_config
     from ..export import ExportOptions, load_source_model
-    from ..images import data_config
     from ..serialization import dumps
 
     opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from ..data.preprocess import UNREADABLE_NOTE
 from ..errors import EVAL_FAILED_EXIT_CODE
-from ..evaluation.preprocess import UNREADABLE_NOTE
 from .app import console, err_console, styled
 
 

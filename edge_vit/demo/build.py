@@ -28,7 +28,7 @@ def write_slice(root: Path, limit: int, target: Path, seed: int = 0,
     byte-identical on every run (sorted members, zeroed owners and times, no gzip time)."""
     import gzip
 
-    from ..evaluation.datasets import load_dataset
+    from ..data.datasets import load_dataset
     from ..files import file_sha256
 
     data = load_dataset(root, labels="folders", limit=limit, seed=seed)
@@ -50,9 +50,9 @@ def write_slice(root: Path, limit: int, target: Path, seed: int = 0,
 def build(run: Path, cifar: Path, test_images: int = 2000, train_images: int = 5000) -> dict:
     import torch
 
-    from ..evaluation.archive import resolve_data_root
+    from ..data.archive import resolve_data_root
+    from ..data.images import data_config
     from ..files import file_sha256
-    from ..images import data_config
     from ..models import create_model, load_checkpoint_into
     from ..training.data import load_split
     from ..training.loop import evaluate

@@ -13,8 +13,11 @@ Modules, one job each: ``labels`` (ImageNet-1k class order, labels files), ``dat
 Wilson interval, flag rule), ``cache`` (finished results), ``evaluate`` (all of it together).
 """
 
-from .cache import CACHE_ENV, ResultCache, cache_root
-from .datasets import EvalDataset, LabeledImage, load_dataset, select_balanced
+from ..data.datasets import EvalDataset, LabeledImage, load_dataset, select_balanced
+from ..data.labels import imagenet_synsets, synset_to_index
+from ..data.preprocess import PreparedImages, prepare
+from ..files import CACHE_ENV, cache_root
+from .cache import ResultCache
 from .evaluate import (
     EvalOptions,
     Scored,
@@ -25,9 +28,7 @@ from .evaluate import (
     score_artifact,
     score_reference,
 )
-from .labels import imagenet_synsets, synset_to_index
 from .metrics import wilson_interval
-from .preprocess import PreparedImages, prepare
 from .runtimes import OV_PRECISIONS, runtime_for
 
 __all__ = [

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,20 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from ..files import cache_root
 from ..results import AccuracyResult
 from ..serialization import from_dict, to_dict, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "EDGE_VIT_CACHE"
 CACHE_VERSION = 1
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "edge-vit"
 
 
 def eval_cache_dir(cache_dir: Path | None = None) -> Path:

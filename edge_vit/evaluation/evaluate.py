@@ -22,14 +22,20 @@ import numpy as np
 
 from .. import manifest as mf
 from ..artifact_id import ArtifactId
+from ..data.datasets import EvalDataset, load_dataset
+from ..data.labels import IMAGENET_1K, NUM_IMAGENET_CLASSES
+from ..data.preprocess import (
+    NoReadableImagesError,
+    PreparedImages,
+    config_key,
+    image_cache_dir,
+    prepare,
+)
 from ..errors import EdgeVitError, UsageError
 from ..results import FAILED, OK, AccuracyResult, ArtifactRef
 from ..serialization import to_dict, write_json_atomic
 from . import metrics
-from .cache import ResultCache, eval_cache_dir, host_id
-from .datasets import EvalDataset, load_dataset
-from .labels import IMAGENET_1K, NUM_IMAGENET_CLASSES
-from .preprocess import NoReadableImagesError, PreparedImages, config_key, prepare
+from .cache import ResultCache, host_id
 from .reference import load_reference, reference_source
 from .runtimes import (
     OV_PRECISIONS,
@@ -232,7 +238,7 @@ def _score(manifest: mf.Manifest, data: EvalDataset, options: EvalOptions,
     try:
         _check_label_space(manifest, data)
         prepared = prepare(data, manifest.model.data_config,
-                           eval_cache_dir(options.cache_dir) / "images" if options.use_cache
+                           image_cache_dir(options.cache_dir) if options.use_cache
                            else None, options.decode_workers, options.show_progress)
         t0 = time.perf_counter()
         top, width = run_it(prepared)

@@ -24,10 +24,10 @@ from exporters.base import (
 )
 
 from .. import manifest as mf
+from ..data.preprocess import PreparedImages
 from ..errors import UsageError
+from ..progress import progress_bar
 from .metrics import topk_indices
-from .preprocess import PreparedImages
-from .progress import progress_bar
 
 OV_PRECISIONS = ("default", "f32", "bf16", "f16")  # "default": whatever the plugin picks
 

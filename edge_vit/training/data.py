@@ -2,7 +2,7 @@
 preprocessing (resize + crop from timm's data config), then augmented per batch in torch.
 
 A data set is an image folder (ImageNet val layout or one folder per class) or a .tar/.tar.gz
-of one (see ``evaluation/archive.py``); ``split`` picks a sub-folder such as train/ or test/."""
+of one (see ``edge_vit/data/archive.py``); ``split`` picks a sub-folder such as train/ or test/."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.archive import resolve_data_root
+from ..data.datasets import EvalDataset, load_dataset
+from ..data.preprocess import image_cache_dir, prepare
 from ..errors import UsageError
-from ..evaluation.archive import resolve_data_root
-from ..evaluation.cache import eval_cache_dir
-from ..evaluation.datasets import EvalDataset, load_dataset
-from ..evaluation.preprocess import prepare
 from ..results import DataRef
 
 
@@ -60,7 +59,7 @@ def load_split(path: Path, data_cfg: dict[str, Any], *, split: str | None = None
         raise UsageError(f"The class folders of {root} are {', '.join(dataset.class_names)}: "
                          "that is a data set with splits, not classes.",
                          hint="Pick one with --split (and --val-split).")
-    prepared = prepare(dataset, data_cfg, cache_dir=eval_cache_dir(cache_dir) / "images",
+    prepared = prepare(dataset, data_cfg, cache_dir=image_cache_dir(cache_dir),
                        show_progress=show_progress)
     return TrainData(pixels=np.asarray(prepared.pixels), labels=prepared.labels,
                      class_names=list(dataset.class_names),

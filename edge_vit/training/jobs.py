@@ -83,8 +83,8 @@ def train_from_scratch(name: str, model_kwargs: dict[str, Any], data: DataSpec, 
     from safetensors.torch import save_file
 
     from ..complexity import model_input_size
+    from ..data.images import data_config
     from ..files import file_sha256
-    from ..images import data_config
     from ..models import create_model
 
     cfg.check()  # before minutes of decoding
@@ -176,8 +176,8 @@ def finetune_pruned(pruned_dir: Path, data: DataSpec, out: Path, cfg: TrainConfi
     import torch
 
     from ..complexity import model_input_size
+    from ..data.images import data_config
     from ..files import file_sha256
-    from ..images import data_config
     from ..pruning import load_pruned, save_pruned
     from ..pruning.spec import WEIGHTS_FILE
 

@@ -297,7 +297,7 @@ def train(model, train_data: TrainData, val_data: TrainData | None, cfg: TrainCo
             result.teacher_val_top1 = evaluate(teacher, val_data, cfg.eval_batch_size)[0]
             say(f"teacher: {result.teacher_val_top1:.2f} % top-1 on {len(val_data)} images")
     kd_t, alpha = cfg.kd_temperature, cfg.kd_alpha if teacher is not None else 0.0
-    from .progress import epoch_bar
+    from ..progress import progress_bar
 
     for epoch in range(result.epochs_done, cfg.epochs):
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -307,7 +307,9 @@ def train(model, train_data: TrainData, val_data: TrainData | None, cfg: TrainCo
         loss_sum = 0.0
         t0 = time.perf_counter()
         lr = cfg.lr
-        with epoch_bar(show_bar, f"epoch {epoch + 1}/{cfg.epochs}", per_epoch) as advance:
+        with progress_bar(show_bar, f"epoch {epoch + 1}/{cfg.epochs}", per_epoch,
+                          fields={"loss": 0.0, "acc": 0.0},
+                          show="loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.1f} %") as advance:
             for s in range(per_epoch):
                 step = epoch * per_epoch + s
                 lr = lr_at(cfg, step, total, per_epoch)

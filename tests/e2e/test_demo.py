@@ -50,7 +50,7 @@ def test_eval_in_every_runtime_matches_what_training_reported(tmp_path):
 
 
 def test_distillation_recovers_part_of_what_pruning_cost(tmp_path):
-    from edge_vit.images import data_config
+    from edge_vit.data.images import data_config
     from edge_vit.models import build_model
     from edge_vit.training import load_split
     from edge_vit.training.loop import evaluate

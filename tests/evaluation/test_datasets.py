@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
+from edge_vit.data.datasets import FLAT_LOC, FLAT_VAL_TXT, IMAGE_FOLDER, SYNSET_FOLDERS
 from edge_vit.errors import UsageError
 from edge_vit.evaluation import imagenet_synsets, load_dataset, select_balanced, synset_to_index
-from edge_vit.evaluation.datasets import FLAT_LOC, FLAT_VAL_TXT, IMAGE_FOLDER, SYNSET_FOLDERS
 from tests.evaluation.layouts import copy_synset_folders, flat_copy, sample_files
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
+from edge_vit.data.images import load_images
+from edge_vit.data.preprocess import NoReadableImagesError
 from edge_vit.evaluation import load_dataset, prepare
-from edge_vit.evaluation.preprocess import NoReadableImagesError
-from edge_vit.images import load_images
 from tests.evaluation.layouts import GRAYSCALE, copy_synset_folders, sample_files
 
 DEIT_CFG = {"input_size": [3, 224, 224], "interpolation": "bicubic", "mean": [0.485, 0.456, 0.406],

@@ -85,7 +85,7 @@ def test_manifest_records_calibration_and_held_out_parity_images(int8_export, co
 
 
 def test_int8_artifacts_run_in_their_runtime(int8_export, imagenet_sample):
-    from edge_vit.images import list_images, load_images
+    from edge_vit.data.images import list_images, load_images
 
     m, root = int8_export.manifest, int8_export.manifest_path.parent
     x = load_images(list_images(imagenet_sample)[-2:], m.model.data_config).numpy()
@@ -155,7 +155,7 @@ def test_the_emulated_cpu_takes_the_saturating_path(tmp_path):
 
 @needs_qemu
 def test_int8_gives_the_same_predictions_without_vnni(int8_export, color_data, tmp_path):
-    from edge_vit.images import list_images, load_images
+    from edge_vit.data.images import list_images, load_images
 
     m, root = int8_export.manifest, int8_export.manifest_path.parent
     x = load_images(list_images(color_data / "test")[:24], m.model.data_config).numpy()

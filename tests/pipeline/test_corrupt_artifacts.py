@@ -12,8 +12,8 @@ from devices import open_device
 from devices.inventory import DeviceConfig
 from edge_vit import manifest as mf
 from edge_vit import results as rs
+from edge_vit.data.datasets import load_dataset
 from edge_vit.evaluation import evaluate_all
-from edge_vit.evaluation.datasets import load_dataset
 from edge_vit.export import ExportOptions, run_export
 from edge_vit.profiling import ProfileSettings, collect_artifacts, profile
 from tests.conftest import TINY_VIT

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from edge_vit.data.archive import resolve_data_root
+from edge_vit.data.images import data_config
 from edge_vit.errors import UsageError
-from edge_vit.evaluation.archive import resolve_data_root
-from edge_vit.images import data_config
 from edge_vit.models import create_model
 from edge_vit.training import TrainConfig, load_split, train
 from edge_vit.training.jobs import DataSpec, train_from_scratch
@@ -118,7 +118,7 @@ def test_batches_are_normalized_like_timms_eval_transform(color_data):
     """Training sees the same tensors ``edge-vit eval`` feeds every runtime."""
     from PIL import Image
 
-    from edge_vit.evaluation.preprocess import build_transforms
+    from edge_vit.data.preprocess import build_transforms
 
     model = _model()
     tr, _ = _splits(color_data, model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 
@@ -29,7 +29,7 @@ def list_images(folder: Path, limit: int | None = None) -> list[Path]:
     sub-folders (classes) for balance."""
     folder = Path(folder)
     if folder.is_file():
-        from .evaluation.archive import resolve_data_root
+        from .archive import resolve_data_root
 
         folder = resolve_data_root(folder)
     if not folder.is_dir():

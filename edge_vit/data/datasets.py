@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..images import IMAGE_SUFFIXES
 from ..results import DataRef
+from .images import IMAGE_SUFFIXES
 from .labels import (
     IMAGENET_1K,
     LOC_SOLUTION,
@@ -64,7 +64,7 @@ class EvalDataset:
     limit: int | None = None
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
-    # preprocessed pixels per data config, filled by evaluation.preprocess (one decode per run)
+    # preprocessed pixels per data config, filled by data.preprocess (one decode per run)
     prepared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -8,8 +8,7 @@ import tarfile
 from pathlib import Path
 
 from ..errors import UsageError
-from ..files import atomic_dir
-from .cache import cache_root
+from ..files import atomic_dir, cache_root
 
 _ARCHIVES = (".tar", ".tar.gz", ".tgz")
 

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from ..files import atomic_dir
+from ..files import atomic_dir, cache_root
+from ..progress import progress_bar
 from .datasets import EvalDataset, LabeledImage
-from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,12 @@ PREPROCESS_VERSION = 1
 UNREADABLE_NOTE = "unreadable image(s) skipped, not scored"  # the start of the result note
 _IN_MEMORY_BYTES = 1 << 30  # larger uncached pixel arrays are backed by a temporary file
 _TO_TENSOR = ("ToTensor", "MaybeToTensor", "PILToTensor", "MaybePILToTensor")
+
+
+def image_cache_dir(cache_dir: Path | None = None) -> Path:
+    """The decode cache: preprocessed pixels per data set and data config, shared by eval,
+    training and export (``<cache root>/eval/images``, where it has always been)."""
+    return cache_root(cache_dir) / "eval" / "images"
 
 
 class NoReadableImagesError(UsageError):
@@ -59,7 +65,7 @@ def config_key(cfg: dict[str, Any]) -> str:
 
 def build_transforms(cfg: dict[str, Any]) -> tuple[Callable, Callable]:
     """(geometric: PIL -> PIL, finish: PIL -> CHW float tensor) from timm's eval transform,
-    built exactly as ``edge_vit.images.load_images`` builds it."""
+    built exactly as ``edge_vit.data.images.load_images`` builds it."""
     from timm.data import create_transform
     from torchvision import transforms as T
 
