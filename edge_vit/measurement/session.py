@@ -35,89 +35,54 @@ Method (the README's "How latency is measured" says why each part is there):
 A unit that fails (cannot load, crashes the runner) is recorded as failed and left out of the
 later rounds; the others carry on. A crash is pinned on the unit the runner was measuring
 (it writes ``unit-start``/``unit-end`` marks on stderr).
+
+The session is split by concern: :mod:`.unit` (a unit and its rounds), :mod:`.segment` (what
+one runner process printed), :mod:`.quality` (which blocks count), :mod:`.stopping` (when to
+stop), :mod:`.summary` (the results); this module runs the rounds and keeps them on disk.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import random
 import shutil
-import statistics
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from devices.runner.measure import UNIT_MARK
-from devices.runner.stats import NOISY_CI_HALF_WIDTH as NOISY_HALF_WIDTH
-from devices.runner.stats import NOISY_TAIL_RATIO
-
 from .. import results as rs
-from ..artifact_id import ArtifactId, safe_name
+from ..artifact_id import safe_name
 from ..errors import DeviceError
 from ..manifest import utc_now
 from ..serialization import from_dict, to_dict, write_json_atomic
-from . import stats
+from .quality import QualityRules
+from .segment import culprit as find_culprit
+from .segment import parse_segment, segment_failure
+from .stopping import StoppingRule
+from .summary import SessionResults
+from .unit import Unit, session_id
 
 log = logging.getLogger(__name__)
 
 ROUND_FILE = "round-{:04d}.json"
 PLAN_FILE = "plan.json"
 SESSION_FILE = "session.json"
-MIN_ROUNDS_FOR_BUDGET = 2  # the time budget never stops a session before this many rounds
-REPEAT_FACTOR = 2  # dropped rounds are repeated until 2x max_rounds rounds / 2x max_seconds
-SPELL_MIN_UNITS = 3  # a slow spell is seen in at least this many artifacts of one process ...
-SPELL_RATIO = 1.15  # ... running together this much slower than their own medians
-STOP_CHECK_RESAMPLES = 500
 MAX_ITERATIONS = 100_000
 HOT_C = 80.0
 
 
-@dataclass
-class _Unit:
-    index: int
-    plan: object  # edge_vit.profiling.RunPlan
-    aid: ArtifactId
-    path: Path
-    iterations: int = 0  # fixed block size after calibration (0: time the block)
-    records: list[rs.RoundRecord] = field(default_factory=list)
-    facts: dict = field(default_factory=dict)  # the runner's facts of its last good block
-    native_results: dict[int, rs.ProfileResult] = field(default_factory=dict)  # by round
-    failure: tuple[str, str] | None = None  # (status, error)
-
-    @property
-    def native(self) -> bool:
-        return bool(self.plan.options.get("native"))
-
-    @property
-    def runtime(self) -> str:
-        return self.plan.runtime
-
-    def with_status(self, status: str) -> list[rs.RoundRecord]:
-        return [r for r in self.records if r.status == status]
-
-
-def session_id(device_name: str, units: list[_Unit], settings) -> str:
-    """Same device, same units (same files) and same settings: the same session (resumable)."""
-    what = [device_name, sorted((u.aid.key, u.plan.entry.record.sha256 if u.plan.entry else "-")
-                                for u in units), settings.requested()]
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-class MeasurementSession:
+class MeasurementSession(QualityRules, StoppingRule, SessionResults):
     def __init__(self, device, plans: list, settings, results_dir: Path,
                  say: Callable[[str], None] | None = None):
         from ..profiling import result_path
 
         self.device, self.settings = device, settings
         self.say = say or log.info
-        self.units = [_Unit(i, p, p.aid, result_path(results_dir, device.name, p))
+        self.units = [Unit(i, p, p.aid, result_path(results_dir, device.name, p))
                       for i, p in enumerate(plans)]
         self.id = session_id(device.name, self.units, settings)
         self.dir = Path(results_dir) / safe_name(device.name) / "sessions" / self.id
@@ -192,14 +157,14 @@ class MeasurementSession:
             "block_seconds": s.block_seconds, "min_iterations": s.min_iterations,
             "seed": s.seed, "ort_spin": s.ort_spin}}
 
-    def _active(self) -> list[_Unit]:
+    def _active(self) -> list[Unit]:
         return [u for u in self.units if u.failure is None]
 
-    def _order(self, r: int) -> list[list[_Unit]]:
+    def _order(self, r: int) -> list[list[Unit]]:
         """The round's segments: one per runtime (one per native unit), shuffled, and the
         units inside each shuffled; seeded by the session and the round."""
         rng = random.Random(f"{self.settings.seed}/{self.id}/{r}")
-        groups: dict[str, list[_Unit]] = {}
+        groups: dict[str, list[Unit]] = {}
         for u in self._active():
             groups.setdefault(f"native:{u.index}" if u.native else u.runtime, []).append(u)
         segments = [groups[k] for k in sorted(groups)]
@@ -220,12 +185,12 @@ class MeasurementSession:
         return order
 
     # -- one segment: one runner process ---------------------------------------------------------
-    def _run_segment(self, seg: list[_Unit], r: int, position: int, environment: bool) -> None:
+    def _run_segment(self, seg: list[Unit], r: int, position: int, environment: bool) -> None:
         pending = list(seg)
         while pending:
             argv = self._argv(pending, r, environment)
             cmd = self.device.run(argv, timeout=self._timeout(pending))
-            data = _parse(cmd.stdout)
+            data = parse_segment(cmd.stdout)
             if data and data.get("environment") and environment:
                 self.environment = data["environment"]
             blocks = {b.get("index"): b for b in (data or {}).get("units", [])
@@ -236,8 +201,8 @@ class MeasurementSession:
             rest = [u for u in pending if u.index not in blocks]
             if not rest:
                 return
-            reason, status = _segment_failure(cmd, data)
-            culprit = _culprit(cmd.stderr, rest)
+            reason, status = segment_failure(cmd, data)
+            culprit = find_culprit(cmd.stderr, rest)
             if culprit is None:  # it failed before measuring anything: lock, plan, numpy
                 for u in rest:
                     self._fail(u, status, f"round {r}: {reason}")
@@ -246,7 +211,7 @@ class MeasurementSession:
                                            f"measuring this artifact ({reason})")
             pending = [u for u in rest if u is not culprit]
 
-    def _argv(self, units: list[_Unit], r: int, environment: bool) -> list[str]:
+    def _argv(self, units: list[Unit], r: int, environment: bool) -> list[str]:
         from devices.shipping import runner_command
 
         d, s = self.device, self.settings
@@ -263,13 +228,13 @@ class MeasurementSession:
             argv += ["--pin", s.pin]
         return argv
 
-    def _timeout(self, units: list[_Unit]) -> float:
+    def _timeout(self, units: list[Unit]) -> float:
         s = self.settings
         if s.command_timeout:
             return s.command_timeout
         return s.lock_timeout + 120.0 + len(units) * (60.0 + 20.0 * s.block_seconds)
 
-    def _record(self, u: _Unit, block: dict, r: int, position: int, seg: dict) -> None:
+    def _record(self, u: Unit, block: dict, r: int, position: int, seg: dict) -> None:
         if block.get("status") != rs.OK:
             status = rs.UNSUPPORTED if block.get("error_type") == "MissingRuntime" else rs.FAILED
             hint = f" (hint: {block['hint']})" if block.get("hint") else ""
@@ -325,13 +290,13 @@ class MeasurementSession:
         if reason:
             rec.status, rec.reason = rs.DROPPED, reason
 
-    def _fail(self, u: _Unit, status: str, error: str) -> None:
+    def _fail(self, u: Unit, status: str, error: str) -> None:
         if u.failure is None:
             u.failure = (status, error)
             self.say(f"    {u.aid}: {status}: {error}")
 
     # -- a native tool's unit (a Jetson's trtexec): one invocation per round -------------------
-    def _run_native(self, u: _Unit, r: int, position: int) -> None:
+    def _run_native(self, u: Unit, r: int, position: int) -> None:
         res = self.device.profiler.measure_native(u.plan, self.settings, r)
         u.native_results[r] = res
         if res.status != rs.OK or res.latency is None:
@@ -394,410 +359,6 @@ class MeasurementSession:
             "rounds": self.rounds})
         for path in self.dir.glob("round-*.json"):
             path.unlink()
-
-    # -- the stopping rule -----------------------------------------------------------------------
-    def _summary(self, u: _Unit, resamples: int = stats.BOOTSTRAP_RESAMPLES
-                 ) -> stats.RoundsSummary | None:
-        counted = u.with_status(rs.COUNTED)
-        if not counted:
-            return None
-        if u.native:
-            return stats.summarize_round_figures(
-                [{50.0: x.p50, 90.0: x.p90, 99.0: x.p99} for x in counted])
-        return stats.summarize_rounds([x.times_ms for x in counted], resamples=resamples,
-                                      seed=self.settings.seed)
-
-    def _widths(self) -> dict[int, float | None]:
-        """Each active unit's within-session p50 half-width, bootstrapped once per state of
-        the rounds (the progress line and the stopping rule both ask after each round)."""
-        key = tuple((u.index, tuple(x.status for x in u.records)) for u in self._active())
-        if self._widths_cache is not None and self._widths_cache[0] == key:
-            return self._widths_cache[1]
-        out = {}
-        for u in self._active():
-            summary = self._summary(u, STOP_CHECK_RESAMPLES)
-            out[u.index] = summary.half_width(50.0) if summary else None
-        self._widths_cache = (key, out)
-        return out
-
-    def _mark_spells(self) -> None:
-        """Re-decide, over every round so far, which blocks ran during a slow spell of the
-        machine: one runner process whose artifacts ran together more than ``SPELL_RATIO``
-        slower than their own session medians, either most of them (the median of the
-        process) or a stretch of at least ``SPELL_MIN_UNITS`` measured back to back (a spell
-        shorter than the process). /proc/stat cannot see such a spell (the hypervisor's
-        scheduling, another tenant); several independent artifacts slowing at once, one after
-        the other, can. Their blocks are dropped and repeated like busy ones. Decided again
-        each round: each artifact's median moves as rounds come."""
-        self._mark_busy_processes()
-        typical = {}
-        for u in self._active():
-            meds = [x.p50 for x in u.records if x.round > 0 and x.p50
-                    and (x.status == rs.COUNTED or _is_spell(x))]
-            if meds:
-                typical[u.index] = statistics.median(meds)
-        groups = self._by_process(lambda u, x: bool(x.p50 and typical.get(u.index)) and (
-            x.status == rs.COUNTED or _is_spell(x)))
-        for members in groups.values():
-            members.sort(key=lambda m: m[1].position if m[1].position is not None else 0)
-            ratios = [x.p50 / typical[u.index] for u, x in members]
-            whole = (len(ratios) >= SPELL_MIN_UNITS
-                     and statistics.median(ratios) > SPELL_RATIO)
-            stretch = _slow_stretches(ratios)
-            for k, (_, x) in enumerate(members):
-                if whole or k in stretch:
-                    many = len(ratios) if whole else stretch[k]
-                    what = "of this runner process" if whole else "measured back to back"
-                    x.status = rs.DROPPED
-                    x.reason = (f"slow spell: {many} artifacts {what} ran "
-                                f"{statistics.median(ratios) if whole else ratios[k]:.2f}x "
-                                f"their own medians together (the machine, not one artifact)")
-                elif _is_spell(x):
-                    x.status, x.reason = rs.COUNTED, None
-
-    def _mark_busy_processes(self) -> None:
-        """A runner process most of whose blocks (at least half, of two or more) were busy ran
-        on a busy machine: its other blocks are dropped too. A 0.1 s block's /proc/stat window
-        holds a few ticks, so one block now and then slips under the threshold while a hog
-        runs (seen: blocks with 0.28-0.41 other CPUs counted, 26-62 % slow)."""
-        for members in self._by_process().values():
-            recs = [x for _, x in members]
-            busy = sum(x.status == rs.DROPPED and _reason_kind(x.reason) == "busy"
-                       for x in recs)
-            if len(recs) < 2 or 2 * busy < len(recs):
-                continue
-            for x in recs:
-                if x.status == rs.COUNTED or _is_spell(x):
-                    x.status = rs.DROPPED
-                    x.reason = (f"busy: {busy} of the {len(recs)} blocks of this runner "
-                                f"process were (a short block can slip under the threshold)")
-
-    def _by_process(self, keep=None) -> dict[tuple, list[tuple[_Unit, rs.RoundRecord]]]:
-        """The blocks of every runner process after the warm-up round (``keep``: a filter),
-        by (round, process)."""
-        groups: dict[tuple, list[tuple[_Unit, rs.RoundRecord]]] = {}
-        for u in self._active():
-            for x in u.records:
-                if x.round > 0 and x.process and (keep is None or keep(u, x)):
-                    groups.setdefault((x.round, x.process), []).append((u, x))
-        return groups
-
-    def _effective_seconds(self) -> float:
-        """Session time that bought counted blocks: a round's seconds times the share of its
-        blocks that counted (dropped rounds are repeated without eating the budget)."""
-        total = 0.0
-        for x in self.rounds:
-            r = x["round"]
-            recs = [rec for u in self.units for rec in u.records if rec.round == r]
-            share = 1.0 if r == 0 or not recs else \
-                sum(rec.status == rs.COUNTED for rec in recs) / len(recs)
-            total += (x.get("seconds") or 0.0) * share
-        return total
-
-    def _stop_reason(self) -> str | None:
-        s = self.settings
-        active = self._active()
-        if not active:
-            return "every unit failed"
-        self._mark_spells()
-        ran = len(self.rounds) - 1  # rounds after the warm-up round
-        counted = [len(u.with_status(rs.COUNTED)) for u in active]
-        if ran >= 1 and s.target_ci > 0 and min(counted) >= s.rounds:  # target 0: run max
-            widths = self._widths().values()
-            if all(w is not None and w <= s.target_ci for w in widths):
-                return "target"
-        if min(counted) >= s.max_rounds:
-            return "max rounds"
-        elapsed = sum(x.get("seconds") or 0.0 for x in self.rounds)
-        typical = statistics.median([x.get("seconds") or 0.0 for x in self.rounds])
-        if min(counted) >= MIN_ROUNDS_FOR_BUDGET and \
-                self._effective_seconds() + typical > s.max_seconds:
-            return "time budget"
-        # dropped rounds are repeated, but a bounded number of times: at most max_seconds
-        # spent on dropped blocks, at most REPEAT_FACTOR x max_rounds rounds
-        if ran >= REPEAT_FACTOR * s.max_rounds or \
-                elapsed - self._effective_seconds() >= s.max_seconds:
-            return "repeat limit (the machine stayed busy)"
-        return None
-
-    def _progress(self, r: int, seconds: float) -> None:
-        active = self._active()
-        if r == 0:
-            self.say(f"  round 0 (warm-up, calibration): {len(active)} unit(s), "
-                     f"{seconds:.1f} s")
-            return
-        self._mark_spells()
-        recs = [x for u in active for x in u.records if x.round == r]
-        dropped = [x for x in recs if x.status == rs.DROPPED]
-        widths = {i: w for i, w in self._widths().items() if w is not None}
-        widest = ""
-        if widths:
-            i = max(widths, key=lambda k: widths[k])
-            widest = f", widest p50 ±{widths[i]:.1%} ({self.units[i].aid})"
-        kinds = Counter(_reason_kind(x.reason) for x in dropped)
-        first = {}
-        for x in dropped:  # one reason of each kind as the example
-            first.setdefault(_reason_kind(x.reason), x.reason)
-        drops = (f", {len(dropped)} dropped ("
-                 + "; ".join(f"{n} {k}, e.g. {first[k]}" if n > 1 else first[k]
-                             for k, n in sorted(kinds.items())) + ")" if dropped else "")
-        self.say(f"  round {r}: {len(recs)} block(s){drops}{widest}, {seconds:.1f} s")
-
-    # -- results --------------------------------------------------------------------------------
-    def _write_results(self, complete: bool) -> list[rs.ProfileResult]:
-        self._mark_spells()
-        out = []
-        for u in self.units:
-            res = self._result(u, complete)
-            write_json_atomic(u.path, res)
-            out.append(res)
-            lat = res.latency
-            if lat is not None and lat.p50_ci:
-                half = (lat.p50_ci[1] - lat.p50_ci[0]) / 2.0 / lat.p50 if lat.p50 else 0.0
-                self.say(f"    {u.aid}: p50 {lat.p50:.3f} ms [{lat.p50_ci[0]:.3f}, "
-                         f"{lat.p50_ci[1]:.3f}] (±{half:.1%}, {lat.rounds} rounds)  "
-                         f"p90 {lat.p90:.3f} ms  ({res.settings.inference_precision or '?'})"
-                         f"  -> {u.path}")
-            elif lat is not None:
-                self.say(f"    {u.aid}: p50 {lat.p50:.3f} ms ({lat.rounds} round, no "
-                         f"interval)  -> {u.path}")
-            elif res.status != rs.OK:
-                self.say(f"    {u.aid}: {res.status}: {res.error}")
-        return out
-
-    def _session_info(self, u: _Unit, counted: int, complete: bool) -> rs.SessionInfo:
-        dropped = u.with_status(rs.DROPPED)
-        reasons = Counter(_reason_kind(x.reason) for x in dropped)
-        times = [t for x in self.rounds for t in (x.get("started"), x.get("finished")) if t]
-        return rs.SessionInfo(
-            id=self.id, units=len(self.units), rounds_run=max(0, len(self.rounds) - 1),
-            rounds_counted=counted, rounds_dropped=len(dropped), drop_reasons=dict(reasons),
-            warmup_rounds=1 if self.rounds else 0, stopped_by=self.stopped_by,
-            complete=complete, target_ci=self.settings.target_ci,
-            max_seconds=self.settings.max_seconds,
-            order=f"shuffled per round (seed {self.settings.seed}), one process per runtime",
-            started=min(times) if times else self.started,
-            finished=max(times) if times else None,
-            seconds=round(sum(x.get("seconds") or 0.0 for x in self.rounds), 2))
-
-    def _result(self, u: _Unit, complete: bool) -> rs.ProfileResult:
-        from ..profiling import failed_result
-
-        counted = u.with_status(rs.COUNTED)
-        if u.native and u.native_results:
-            base = next((u.native_results[k] for k in sorted(u.native_results, reverse=True)
-                         if u.native_results[k].status == rs.OK), None)
-        else:
-            base = None
-        if not counted and u.failure is None and not complete and not u.records:
-            u.failure = (rs.FAILED, f"the session stopped before this artifact was measured "
-                                    f"({self.stopped_by})")
-        if u.failure is not None and not counted:
-            res = failed_result(u.plan, self.device, u.failure[1], u.failure[0])
-            res.rounds = list(u.records)
-            res.session = self._session_info(u, 0, complete)
-            return res
-        used, notes = counted, []
-        if not used:  # no quiet round at all: use what there is, loudly
-            used = u.with_status(rs.DROPPED) or u.with_status(rs.WARMUP)
-            kind = "dropped (busy or throttled)" if u.with_status(rs.DROPPED) else "warm-up"
-            notes.append(f"no counted round: these figures come from {len(used)} {kind} "
-                         f"round(s)")
-        summary = (stats.summarize_round_figures(
-            [{50.0: x.p50, 90.0: x.p90, 99.0: x.p99} for x in used]) if u.native else
-            stats.summarize_rounds([x.times_ms for x in used], seed=self.settings.seed))
-        res = base if base is not None else self._runner_result(u, used)
-        first = u.native_results.get(0)
-        if base is not None and first is not None and first is not base:  # the engine build
-            res.notes = _unique(first.notes + res.notes)
-            for k in ("engine_build_seconds", "engine"):
-                if first.settings.options.get(k) is not None:
-                    res.settings.options[k] = first.settings.options[k]
-        res.latency = self._latency(u, used, summary, notes)
-        if u.failure is not None:
-            notes.append(f"later failed: {u.failure[1]}")
-        res.rounds = list(u.records)
-        res.session = self._session_info(u, len(counted), complete)
-        res.notes = _unique(res.notes + list(u.plan.options.get("notes", []))
-                            + self._session_notes(u, summary, complete) + notes)
-        res.settings.options["requested"] = self.settings.requested()
-        res.device_name, res.device_kind = self.device.name, self.device.kind
-        res.started = min((x.started for x in u.records if x.started), default=res.started)
-        res.finished = (self.rounds[-1].get("finished") if self.rounds else None) or utc_now()
-        return res
-
-    def _runner_result(self, u: _Unit, used: list[rs.RoundRecord]) -> rs.ProfileResult:
-        from ..profiling import artifact_ref
-
-        f, s = u.facts, self.settings
-        mem = [x for x in (f.get("memory"),) if x]
-        settings = rs.RunSettings(
-            runtime=f.get("runtime") or u.runtime, runtime_version=f.get("runtime_version"),
-            device=f.get("device"), providers=list(f.get("providers") or []),
-            threads=f.get("threads"), batch=int(f.get("batch") or 1), warmup=s.warmup,
-            min_iterations=u.iterations, min_seconds=s.block_seconds,
-            input=f.get("input") or "random", inference_precision=f.get("inference_precision"),
-            options=dict(f.get("options") or {}, block_iterations=u.iterations,
-                         warmup_seconds=s.warmup_seconds, affinity=(self.environment or {})
-                         .get("affinity"), pinned=s.pin))
-        env = None
-        if self.environment:
-            known = set(rs.Environment.__dataclass_fields__)
-            env = from_dict(rs.Environment, {k: v for k, v in self.environment.items()
-                                              if k in known})
-        loads = [x.load_seconds for x in used if x.load_seconds is not None]
-        firsts = [x.first_inference_ms for x in used if x.first_inference_ms is not None]
-        throttled = [x.throttled for x in used if x.throttled is not None]
-        return rs.ProfileResult(
-            artifact=artifact_ref(u.plan), settings=settings,
-            load_seconds=round(statistics.median(loads), 4) if loads else None,
-            first_inference_ms=round(statistics.median(firsts), 4) if firsts else None,
-            memory=from_dict(rs.MemoryStats, mem[0]) if mem else None, environment=env,
-            throttled=any(throttled) if throttled else None,
-            throttle_detail=f.get("throttle_detail"), notes=list(f.get("notes") or []))
-
-    def _latency(self, u: _Unit, used: list[rs.RoundRecord], summary: stats.RoundsSummary,
-                 notes: list[str]) -> rs.LatencyStats:
-        p = summary.percentiles
-        sd = self.settings.session_sd  # what one session cannot see: see stats.widen
-        ci = {q: [round(v, 6) for v in stats.widen(p[q], summary.intervals[q], sd)]
-              if q in summary.intervals else [] for q in stats.QUANTILES}
-        batch = int(u.facts.get("batch") or 1)
-        throughput = None
-        if u.native:
-            # trtexec's own throughput (queries overlap on the GPU), per counted round
-            rounds_used = {x.round for x in used}
-            tps = [res.latency.throughput_ips for k, res in u.native_results.items()
-                   if k in rounds_used and res.latency and res.latency.throughput_ips]
-            throughput = stats.geometric_interval(tps)[0] if tps else None
-            mean = stats.geometric_interval([x.mean for x in used if x.mean])[0]
-            lo = min(x.min for x in used if x.min is not None)
-            hi = max(x.max for x in used if x.max is not None)
-            count = sum(x.count for x in used)
-            std, p95 = 0.0, p[90.0]
-        else:
-            values = np.concatenate([np.asarray(x.times_ms) for x in used])
-            mean, std, lo, hi = (float(values.mean()), float(values.std()),
-                                 float(values.min()), float(values.max()))
-            count, p95 = len(values), float(np.percentile(values, 95))
-        reasons = []
-        half = (ci[50.0][1] - ci[50.0][0]) / 2.0 / p[50.0] if ci[50.0] and p[50.0] else None
-        if half is None:
-            reasons.append(f"only {summary.rounds} round: no interval")
-        elif half > NOISY_HALF_WIDTH:
-            reasons.append(f"p50 interval ±{half:.1%} > ±{NOISY_HALF_WIDTH:.0%}")
-        if p[50.0] > 0 and p[99.0] > NOISY_TAIL_RATIO * p[50.0]:
-            reasons.append(f"p99 {p[99.0]:.3g} ms > {NOISY_TAIL_RATIO:g}x p50 {p[50.0]:.3g} ms")
-        if notes:
-            reasons.append("no quiet round")
-        return rs.LatencyStats(
-            count=count, mean=round(mean, 6), std=round(std, 6), min=round(lo, 6),
-            max=round(hi, 6), p50=round(p[50.0], 6), p90=round(p[90.0], 6), p95=round(p95, 6),
-            p99=round(p[99.0], 6), p50_ci=ci[50.0], p90_ci=ci[90.0], p99_ci=ci[99.0],
-            cv=round(std / mean, 5) if mean > 0 else 0.0, noisy=bool(reasons),
-            noise_reason="; ".join(reasons) or None,
-            throughput_ips=round(throughput, 4) if throughput else
-            round(batch * 1000.0 / mean, 3) if mean > 0 else None,
-            total_seconds=round(sum(x.count * (x.mean or 0) for x in used) / 1000.0, 4),
-            ci_method=summary.method + (f"; plus ±{stats.Z975 * sd:.1%} for the machine's "
-                                        f"session-to-session spread (session_sd {sd:g})"
-                                        if sd else ""), rounds=summary.rounds)
-
-    def _session_notes(self, u: _Unit, summary: stats.RoundsSummary, complete: bool
-                       ) -> list[str]:
-        s = self.settings
-        out = [f"measured in {summary.rounds} interleaved round(s) of session {self.id} "
-               f"({len(self.units)} units, stopped by: {self.stopped_by})"]
-        dropped = u.with_status(rs.DROPPED)
-        if dropped:
-            kinds = Counter(_reason_kind(x.reason) for x in dropped)
-            out.append(f"{len(dropped)} round(s) dropped and repeated: "
-                       + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
-        half = summary.half_width(50.0)
-        if half is not None and half > s.target_ci:
-            out.append(f"p50 interval ±{half:.1%} is wider than the target ±{s.target_ci:.1%}"
-                       f" ({self.stopped_by})")
-        if not complete:
-            out.append("the session was cut short; profiling again resumes it")
-        return out
-
-
-def _slow_stretches(ratios: list[float]) -> dict[int, int]:
-    """Indices inside runs of at least SPELL_MIN_UNITS consecutive ratios above SPELL_RATIO,
-    each mapped to its run's length."""
-    out, start = {}, None
-    for k, r in enumerate(ratios + [0.0]):
-        if r > SPELL_RATIO:
-            start = k if start is None else start
-            continue
-        if start is not None and k - start >= SPELL_MIN_UNITS:
-            out.update({i: k - start for i in range(start, k)})
-        start = None
-    return out
-
-
-def _is_spell(rec: rs.RoundRecord) -> bool:
-    return rec.status == rs.DROPPED and (rec.reason or "").startswith("slow spell")
-
-
-def _reason_kind(reason: str | None) -> str:
-    return (reason or "?").split(":", 1)[0]
-
-
-def _unique(items: list[str]) -> list[str]:
-    seen, out = set(), []
-    for x in items:
-        if x not in seen:
-            seen.add(x)
-            out.append(x)
-    return out
-
-
-def _parse(stdout: str) -> dict | None:
-    from ..profiling import parse_runner_output
-
-    try:
-        data = parse_runner_output(stdout)
-    except DeviceError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _segment_failure(cmd, data: dict | None) -> tuple[str, str]:
-    """(why a segment ended early, the status its unmeasured units get)."""
-    from ..profiling import no_json_error, runner_error
-
-    if cmd.timed_out:
-        return f"timed out after {cmd.seconds:.0f} s", rs.FAILED
-    if data is None:
-        return no_json_error(DeviceError("the runner printed no JSON result"), cmd), rs.FAILED
-    if data.get("error") or cmd.returncode != 0:
-        return runner_error(data, cmd)
-    return f"the runner skipped it (exit {cmd.returncode})", rs.FAILED
-
-
-def _culprit(stderr: str, rest: list[_Unit]):
-    """The unit whose ``unit-start`` mark has no ``unit-end``: it was running when the
-    process died. None when the process measured nothing."""
-    started, ended = [], set()
-    for line in (stderr or "").splitlines():
-        if line.startswith(UNIT_MARK + "start "):
-            started.append(_int(line.rsplit(" ", 1)[-1]))
-        elif line.startswith(UNIT_MARK + "end "):
-            ended.add(_int(line.rsplit(" ", 1)[-1]))
-    open_ = [i for i in started if i not in ended]
-    by_index = {u.index: u for u in rest}
-    for i in reversed(open_):
-        if i in by_index:
-            return by_index[i]
-    return None
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 __all__ = ["MeasurementSession", "session_id"]

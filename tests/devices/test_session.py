@@ -14,7 +14,8 @@ import pytest
 from devices import open_device
 from devices.inventory import DeviceConfig
 from edge_vit import results as rs
-from edge_vit.measurement.session import _culprit, _Unit
+from edge_vit.measurement.segment import culprit as _culprit
+from edge_vit.measurement.unit import Unit as _Unit
 from edge_vit.profiling import ProfileSettings, collect_artifacts, probe
 from edge_vit.profiling import profile as _profile
 
