@@ -25,16 +25,16 @@ def _runners(result, threads: int):
     """(label, callable) for PyTorch eager and every artifact that passed its check."""
     import torch
 
-    from edge_vit.export import ExportOptions, load_source_model
+    from edge_vit.model_options import ModelOptions, load_source_model
     from exporters.base import ExportedFile, get_exporter
 
     m = result.manifest
     root = result.manifest_path.parent
     if m.model.pruned_model_dir:
-        model, *_ = load_source_model(ExportOptions(model=str(root / m.model.pruned_model_dir)))
+        model, *_ = load_source_model(ModelOptions(name=str(root / m.model.pruned_model_dir)))
     else:
-        model, *_ = load_source_model(ExportOptions(model=m.model.source.name,
-                                                    model_kwargs=m.model.source.model_kwargs))
+        model, *_ = load_source_model(ModelOptions(
+            name=m.model.source.name, model_kwargs=m.model.source.model_kwargs))
     torch.set_num_threads(threads)
     out = [("pytorch eager fp32", lambda x: model(torch.from_numpy(x)))]
     for a in m.artifacts:
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="keep artifacts here")
     args = ap.parse_args()
 
-    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.export import ExportOptions, ModelOptions, run_export
 
     out_root = args.out or Path(tempfile.mkdtemp(prefix="edge-vit-bench-"))
     print(f"# export_speed  model={args.model}  pruned variant: {args.prune}")
@@ -88,7 +88,7 @@ def main() -> None:
           f"threads={args.threads}, rounds={args.rounds}x{args.iters} interleaved")
     for prune in (None, args.prune):
         t0 = time.perf_counter()
-        result = run_export(ExportOptions(model=args.model, prune=prune,
+        result = run_export(ExportOptions(model=ModelOptions(name=args.model, prune=prune),
                                           formats=tuple(args.formats.split(",")),
                                           out_root=out_root))
         total = time.perf_counter() - t0

@@ -69,10 +69,10 @@ def main() -> None:
 
     folder = args.artifacts
     if folder is None:
-        from edge_vit.export import ExportOptions, run_export
+        from edge_vit.export import ExportOptions, ModelOptions, run_export
 
         out = Path(tempfile.mkdtemp(prefix="edge-vit-loadvar-"))
-        folder = run_export(ExportOptions(model="vit_demo_cifar10", formats=(
+        folder = run_export(ExportOptions(model=ModelOptions(name="vit_demo_cifar10"), formats=(
             "onnx", "openvino", "tflite"), out_root=out)).manifest_path.parent
     m = read_manifest(folder)
     files = {a.format: folder / a.path for a in m.artifacts

@@ -30,14 +30,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.export import ExportOptions, ModelOptions, run_export
     from exporters.base import ExportedFile, get_exporter
 
     out = Path(tempfile.mkdtemp(prefix="edge-vit-precision-"))
-    result = run_export(ExportOptions(
-        model=args.model, prune=args.prune, formats=tuple(args.formats.split(",")),
-        precisions=tuple(args.precisions.split(",")), calib_dir=args.calib,
-        calib_size=args.calib_size, out_root=out))
+    result = run_export(ExportOptions(model=ModelOptions(name=args.model, prune=args.prune,
+                                                         calib_dir=args.calib,
+                                                         calib_size=args.calib_size),
+                                      formats=tuple(args.formats.split(",")),
+                                      precisions=tuple(args.precisions.split(",")), out_root=out))
     m = result.manifest
     root = result.manifest_path.parent
     print(f"# precision_speed  model={m.model.id}  {m.model.macs / 1e9:.3f} GMACs  "

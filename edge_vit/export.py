@@ -32,7 +32,8 @@ from .complexity import count_macs, describe, model_input_size
 from .data.images import data_config, list_images, load_images, random_inputs
 from .errors import EdgeVitError, UsageError
 from .files import file_sha256
-from .models import DEFAULT_MODEL, ModelSource, build_model
+from .model_options import ModelOptions, default_model_id, load_source_model, unpacked
+from .models import build_model
 from .parity import INT8_PRECISIONS, ParityReport, compare
 from .serialization import to_dict
 
@@ -46,35 +47,24 @@ CALIBRATED = ("int8",)  # precisions that need calibration images (int8-dynamic 
 
 @dataclass
 class ExportOptions:
-    model: str = DEFAULT_MODEL  # timm name, or a pruned-model folder (prune_spec.json)
-    pretrained: str | bool | None = None
-    checkpoint: Path | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    prune: str | None = None  # "heads=0.34,mlp=0.5" or a plan file path
-    criterion: str | None = None  # importance criterion override
-    round_to: int | None = None
-    calib_dir: Path | None = None  # images for int8 calibration, data-driven importance
-    calib_size: int = 32  # how many (class-balanced, fixed order) calibration images
+    """What to export: the model (:class:`ModelOptions`), which formats and precisions, and
+    each format's own options (its ``options_class``; absent: its defaults)."""
+
+    model: ModelOptions = field(default_factory=ModelOptions)
     formats: tuple[str, ...] = DEFAULT_FORMATS
     precisions: tuple[str, ...] = DEFAULT_PRECISIONS
     opset: int = DEFAULT_OPSET
     batch: int = 1
     dynamic_batch: bool = False
-    tflite_layout: str = "NHWC"
     out_root: Path = Path("artifacts")
     model_id: str | None = None
     parity_inputs: int = 4
     parity_images: Path | None = None
-    # OpenVINO int8 in NNCF's accuracy-controlled mode: labelled validation images (never the
-    # calibration ones) and the most top-1 (in points) quantization may cost on them
-    val_dir: Path | None = None
-    val_labels: str = "imagenet"
-    val_size: int = 300
-    max_drop: float | None = None
-    seed: int = 0
-    # int8 weights: 7 bits run the same on every x86 CPU; 8 saturates on x86 without VNNI
-    int8_weight_bits: int = 7
-    exporter_options: dict[str, Any] = field(default_factory=dict)  # e.g. tflite_timeout_s
+    format_options: dict[str, Any] = field(default_factory=dict)  # format -> options
+
+    def options_for(self, fmt: str) -> Any:
+        found = self.format_options.get(fmt)
+        return found if found is not None else get_exporter(fmt).options_class()
 
 
 @dataclass
@@ -97,31 +87,16 @@ class ExportResult:
                 and k.status == mf.OK]
 
 
-def resolve_plan(opts: ExportOptions):
-    if not opts.prune:
-        return None
-    from .pruning import load_plan_file, parse_plan
-
-    text = opts.prune.strip()
-    plan = load_plan_file(Path(text)) if Path(text).suffix.lower() in (
-        ".json", ".yaml", ".yml") else parse_plan(text)
-    import dataclasses
-
-    # replace() re-runs the plan's own checks on the overridden values
-    changes = {k: v for k, v in (("criterion", opts.criterion), ("round_to", opts.round_to))
-               if v is not None}
-    return dataclasses.replace(plan, **changes) if changes else plan
-
-
 def _unpacked(opts: ExportOptions) -> ExportOptions:
     """Image sets given as .tar/.tar.gz archives, replaced by their unpacked folders."""
     import dataclasses
 
     from .data.archive import resolve_data_root
 
-    changes = {name: resolve_data_root(Path(value)) for name in ("calib_dir", "parity_images")
-               if (value := getattr(opts, name)) is not None and Path(value).is_file()}
-    return dataclasses.replace(opts, **changes) if changes else opts
+    parity = opts.parity_images
+    if parity is not None and Path(parity).is_file():
+        parity = resolve_data_root(Path(parity))
+    return dataclasses.replace(opts, model=unpacked(opts.model), parity_images=parity)
 
 
 def check_options(opts: ExportOptions) -> list[str]:
@@ -134,85 +109,24 @@ def check_options(opts: ExportOptions) -> list[str]:
     if opts.opset not in OPSETS:
         raise UsageError(f"--opset {opts.opset} is outside the range edge-vit exports: "
                          f"{OPSETS.start}..{OPSETS.stop - 1} (default {DEFAULT_OPSET}).")
-    if opts.int8_weight_bits not in (7, 8):
-        raise UsageError(f"--int8-weight-bits must be 7 or 8, got {opts.int8_weight_bits}.")
-    if opts.max_drop is not None:
-        if not opts.val_dir:
-            raise UsageError("--max-drop needs labelled validation images: pass --val-data.")
-        if opts.max_drop < 0:
-            raise UsageError(f"--max-drop is in points of top-1 and cannot be negative "
-                             f"({opts.max_drop}).")
-        if "int8" not in opts.precisions or "openvino" not in formats:
-            raise UsageError("--max-drop controls OpenVINO int8: add --precision int8 and "
-                             "the openvino format.")
+    unknown = sorted(set(opts.format_options) - set(formats))
+    if unknown:
+        raise UsageError(f"Options given for format(s) not exported: {', '.join(unknown)} "
+                         f"(add them to the formats, e.g. --max-drop needs openvino).")
+    for fmt in formats:  # each format checks its own options
+        opts.options_for(fmt).validate(tuple(opts.precisions))
     calibrated = [p for p in opts.precisions if p in CALIBRATED]
-    if calibrated and not opts.calib_dir:
+    if calibrated and not opts.model.calib_dir:
         raise UsageError(f"--precision {','.join(calibrated)} quantizes with calibration "
                          "images: pass --calib DIR (int8-dynamic needs none).")
-    if calibrated and opts.calib_size < opts.batch:
+    if calibrated and opts.model.calib_size < opts.batch:
         raise UsageError(f"--calib-size must be at least the batch ({opts.batch}).")
-    if opts.tflite_layout not in ("NHWC", "NCHW"):
-        raise UsageError("--tflite-layout must be NHWC or NCHW.")
     if opts.dynamic_batch:
         static_only = [f for f in formats if not get_exporter(f).supports_dynamic_batch]
         if static_only:
             raise UsageError(f"--dynamic-batch is not supported by {', '.join(static_only)} "
                              "(fixed batch); export those formats separately.")
     return formats
-
-
-def load_source_model(opts: ExportOptions):
-    """(model, ModelSource, PruneSpec|None, warnings), validating every input before work."""
-    model_path = Path(opts.model)
-    if model_path.is_dir() and (model_path / "prune_spec.json").exists():
-        from .pruning import load_pruned
-
-        if opts.prune:
-            raise UsageError("This folder holds an already pruned model; prune its source "
-                             "instead, or export it without --prune.")
-        model, spec = load_pruned(model_path)
-        from .models import WeightsInfo, state_dict_sha256
-
-        origin = spec.source_weights
-        note = origin.note if origin is not None and origin.kind == "random" else None
-        source = ModelSource(name=spec.arch, model_kwargs=dict(spec.model_kwargs),
-                             weights=WeightsInfo(
-                                 kind="pruned", source=str(model_path),
-                                 sha256=file_sha256(model_path / "model.safetensors"),
-                                 state_sha256=state_dict_sha256(model.state_dict()),
-                                 note=note))
-        return model, source, spec, []
-    plan = resolve_plan(opts)  # syntax and ratio ranges: before anything is built
-    model, source = build_model(opts.model, model_kwargs=opts.model_kwargs,
-                                pretrained=opts.pretrained, checkpoint=opts.checkpoint,
-                                seed=opts.seed)
-    if plan is None:
-        return model, source, None, []
-    from .pruning import prune_model, validate_plan
-
-    warnings = validate_plan(plan, model)
-    calib = None
-    if plan.criterion != "magnitude":
-        if not opts.calib_dir:
-            raise UsageError(f"The '{plan.criterion}' criterion needs calibration images: "
-                             "pass --calib DIR.")
-        cfg = data_config(model, model_input_size(model))
-        images = load_images(list_images(opts.calib_dir, opts.calib_size), cfg)
-        calib = list(images.split(8))
-    pruned, spec, more = prune_model(model, plan, calib=calib, source=source)
-    return pruned, source, spec, warnings + list(more)
-
-
-def default_model_id(name: str, spec, model_kwargs: dict | None = None) -> str:
-    """Readable and collision-free: arguments and prune spec each add a short hash."""
-    import hashlib
-    import json
-
-    base = Path(name).name.split(".", 1)[0]
-    if model_kwargs:
-        digest = hashlib.sha256(json.dumps(model_kwargs, sort_keys=True).encode()).hexdigest()
-        base += f"-args-{digest[:6]}"
-    return f"{base}-pruned-{spec.spec_hash()[:8]}" if spec is not None else base
 
 
 def _parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = ()
@@ -222,7 +136,7 @@ def _parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = 
     when no other image is left the check falls back to seeded random inputs."""
     n = max(opts.parity_inputs, opts.batch)
     n -= n % opts.batch
-    folder = opts.parity_images or opts.calib_dir
+    folder = opts.parity_images or opts.model.calib_dir
     if folder:
         skip = {p.resolve() for p in exclude}
         paths = [p for p in list_images(folder) if p.resolve() not in skip][:n]
@@ -232,8 +146,9 @@ def _parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = 
                 paths = (paths * 2)[:n]
             return load_images(paths, cfg).numpy(), \
                 f"images:{folder} (first {n}, class-balanced{held_out})"
-    x = random_inputs(n, tuple(cfg["input_size"]), seed=opts.seed).numpy()
-    return x, f"random normal (seed={opts.seed})"
+    seed = opts.model.seed
+    x = random_inputs(n, tuple(cfg["input_size"]), seed=seed).numpy()
+    return x, f"random normal (seed={seed})"
 
 
 def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | None,
@@ -244,12 +159,12 @@ def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | No
         return None, None, ()
     import hashlib
 
-    folder = Path(opts.calib_dir)
-    paths = list_images(folder, opts.calib_size)
+    folder = Path(opts.model.calib_dir)
+    paths = list_images(folder, opts.model.calib_size)
     digest = hashlib.sha256()
     for p in paths:
         digest.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
-    record = {"folder": str(folder), "count": len(paths), "requested": opts.calib_size,
+    record = {"folder": str(folder), "count": len(paths), "requested": opts.model.calib_size,
               "selection": "class-balanced, sorted (first per class in turn)",
               "preprocessing": "the model's timm data config",
               "files": [str(p.relative_to(folder)) for p in paths],
@@ -260,12 +175,13 @@ def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | No
 def _validation(opts: ExportOptions, cfg, calib_paths: tuple[Path, ...]) -> dict | None:
     """Labelled validation images for NNCF's accuracy-controlled mode, disjoint from the
     calibration images, preprocessed like everything else (eval's decoder and cache)."""
-    if opts.max_drop is None:
+    ov = opts.format_options.get("openvino")
+    if ov is None or getattr(ov, "max_drop", None) is None:
         return None
     from .data.datasets import load_dataset
     from .data.preprocess import prepare
 
-    data = load_dataset(Path(opts.val_dir), labels=opts.val_labels, limit=opts.val_size)
+    data = load_dataset(Path(ov.val_dir), labels=ov.val_labels, limit=ov.val_size)
     calib = {p.resolve() for p in calib_paths}
     overlap = [im.path for im in data.images if (data.root / im.path).resolve() in calib]
     if overlap:
@@ -273,7 +189,7 @@ def _validation(opts: ExportOptions, cfg, calib_paths: tuple[Path, ...]) -> dict
                          f"(e.g. {overlap[0]}).", hint="Give --val-data another folder.")
     prepared = prepare(data, cfg)
     return {"x": prepared.batch(0, len(prepared)), "y": prepared.labels,
-            "max_drop": opts.max_drop, "record": to_dict(data.ref(prepared.images))}
+            "max_drop": ov.max_drop, "record": to_dict(data.ref(prepared.images))}
 
 
 def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
@@ -323,14 +239,15 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     formats = check_options(opts)
     opts = _unpacked(opts)
     exporters = {f: get_exporter(f) for f in formats}
-    model, source, spec, warnings = load_source_model(opts)
+    model, source, spec, warnings = load_source_model(opts.model)
     for w in warnings:
         say(f"warning: {w}")
 
     input_size = model_input_size(model)
     input_shape = (opts.batch, *input_size)
     model_id = opts.model_id or default_model_id(
-        opts.model, spec, opts.model_kwargs if source.weights.kind != "pruned" else None)
+        opts.model.name, spec,
+        opts.model.model_kwargs if source.weights.kind != "pruned" else None)
     root = Path(opts.out_root) / model_id
     root.mkdir(parents=True, exist_ok=True)
     comp = count_macs(model, (1, *input_size))
@@ -436,10 +353,8 @@ class _FormatRun:
         request = ExportRequest(out_dir=self.staging / fmt, stem=self.model_id,
                                 input_shape=self.input_shape, precisions=wanted,
                                 opset=opts.opset, dynamic_batch=opts.dynamic_batch,
-                                options={"tflite_layout": opts.tflite_layout,
-                                         "calib": self.calib, "accuracy_control": self.control,
-                                         "int8_weight_bits": opts.int8_weight_bits,
-                                         **opts.exporter_options})
+                                options=opts.options_for(fmt), calib=self.calib,
+                                accuracy_control=self.control)
         say(f"{fmt}: exporting {', '.join(wanted)} ...")
         t0 = time.perf_counter()
         try:

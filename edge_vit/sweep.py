@@ -279,30 +279,39 @@ class Sweep:
         self.summary.report = self._report()
         return self.summary
 
-    def _source_options(self, model: ModelEntry, plan: str | None):
-        from .export import ExportOptions
+    def _model_options(self, model: ModelEntry, plan: str | None):
+        from .model_options import ModelOptions
 
-        return ExportOptions(
-            model=model.name, model_kwargs=dict(model.model_kwargs),
+        return ModelOptions(
+            name=model.name, model_kwargs=dict(model.model_kwargs),
             checkpoint=Path(model.checkpoint) if model.checkpoint else None,
             pretrained=model.pretrained, prune=None if plan in (None, UNPRUNED) else plan,
-            criterion=self.cfg.criterion, calib_dir=Path(self.cfg.calib) if self.cfg.calib
-            else None, formats=tuple(self.cfg.formats), precisions=tuple(self.cfg.precisions),
-            out_root=self.root / "artifacts")
+            criterion=self.cfg.criterion,
+            calib_dir=Path(self.cfg.calib) if self.cfg.calib else None)
+
+    def _export_options(self, model: ModelEntry, plan: str | None):
+        from .export import ExportOptions
+
+        return ExportOptions(model=self._model_options(model, plan),
+                             formats=tuple(self.cfg.formats),
+                             precisions=tuple(self.cfg.precisions),
+                             out_root=self.root / "artifacts")
 
     def _export(self, model: ModelEntry, plan: str | None, finetuned: Path | None = None
                 ) -> dict:
         """Export ``model`` cut by ``plan``, or the fine-tuned pruned-model folder."""
         import dataclasses
 
-        from .export import default_model_id, run_export
+        from .export import run_export
+        from .model_options import default_model_id
 
-        opts = self._source_options(model, plan)
+        opts = self._export_options(model, plan)
         if finetuned is not None:
             from .pruning import read_spec
 
             spec = read_spec(finetuned)
-            opts = dataclasses.replace(opts, model=str(finetuned), prune=None, model_id=(
+            source = dataclasses.replace(opts.model, name=str(finetuned), prune=None)
+            opts = dataclasses.replace(opts, model=source, model_id=(
                 f"{default_model_id(model.name, spec, model.model_kwargs)}"
                 f"-kd{spec.finetune['epochs']}"))
         result = run_export(opts, progress=lambda m: self.say(f"    {m}"))
@@ -315,7 +324,8 @@ class Sweep:
         found now, not after the other units ran for an hour."""
         from devices import get_device_config
 
-        from .export import check_options, resolve_plan
+        from .export import check_options
+        from .model_options import resolve_plan
         from .models import create_model
         from .pruning import validate_plan
 
@@ -340,7 +350,7 @@ class Sweep:
             net = None if pruned_folder else check(
                 f"model {model.name}", lambda m=model: create_model(m.name, m.model_kwargs))
             check("formats/precisions", lambda m=model: check_options(
-                self._source_options(m, None)))
+                self._export_options(m, None)))
             for plan in cfg.prune:
                 if plan == UNPRUNED:
                     continue
@@ -348,7 +358,7 @@ class Sweep:
                     problems.append(f"prune {plan!r}: {model.name} is already pruned")
                     continue
                 parsed = check(f"prune {plan!r}",
-                               lambda m=model, p=plan: resolve_plan(self._source_options(m, p)))
+                               lambda m=model, p=plan: resolve_plan(self._model_options(m, p)))
                 if parsed is not None and net is not None:
                     check(f"prune {plan!r} on {model.name}", lambda p=parsed, n=net:
                           validate_plan(p, n))
@@ -403,7 +413,7 @@ class Sweep:
         return (folder, u.name) if rec.status == "ok" else None
 
     def _finetune(self, model: ModelEntry, plan: str, epochs: int, folder: Path) -> dict:
-        from .export import load_source_model
+        from .model_options import load_source_model
         from .pruning import save_pruned
         from .training import TrainConfig
         from .training.jobs import DataSpec, finetune_pruned
@@ -413,7 +423,7 @@ class Sweep:
         data = DataSpec(path=str(self.cfg.finetune_data), split=opts.pop("split", None),
                         labels=opts.pop("labels", self.cfg.labels),
                         limit=opts.pop("limit", None))
-        pruned, _, spec, _ = load_source_model(self._source_options(model, plan))
+        pruned, _, spec, _ = load_source_model(self._model_options(model, plan))
         start = folder.with_name(folder.name + "-start")
         save_pruned(pruned, spec, start)
         cfg = TrainConfig(**{"epochs": epochs, "lr": 5e-4, "warmup_epochs": 0.0, **opts})

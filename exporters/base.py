@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +28,14 @@ REGISTRY: dict[str, str] = {
 
 
 @dataclass
+class NoOptions:
+    """The options of a format that has none of its own."""
+
+    def validate(self, precisions: tuple[str, ...]) -> None:
+        """Raise UsageError for an impossible combination (``precisions``: the ones asked)."""
+
+
+@dataclass
 class ExportRequest:
     """What every exporter gets: where to write, and the input it must accept."""
 
@@ -37,7 +45,12 @@ class ExportRequest:
     precisions: tuple[str, ...] = ("fp32",)
     opset: int = 17
     dynamic_batch: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # format-specific, e.g. layout
+    options: Any = None  # the format's own options dataclass (None: its defaults)
+    calib: np.ndarray | None = None  # int8 calibration inputs, NCHW, the model's preprocessing
+    accuracy_control: dict | None = None  # labelled validation data (OpenVINO's NNCF mode)
+
+    def options_of(self, exporter: Exporter) -> Any:
+        return self.options if self.options is not None else exporter.options_class()
 
 
 @dataclass
@@ -73,6 +86,7 @@ class Exporter:
     # (runtime -> importable module path), which deploy copies beside the runner
     runtime_backends: ClassVar[dict[str, str]] = {}
     supports_dynamic_batch: ClassVar[bool] = False
+    options_class: ClassVar[type] = NoOptions  # a dataclass with validate(precisions)
     # files that belong to an artifact beside its main one, as suffixes replacing the main
     # file's (OpenVINO: the .bin weights next to the .xml)
     companion_suffixes: ClassVar[tuple[str, ...]] = ()

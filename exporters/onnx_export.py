@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +27,16 @@ DEFAULT_OPSET = 17
 OPSETS = range(14, 21)
 
 
+@dataclass
+class OnnxOptions:
+    # int8 weights: 7 bits run the same on every x86 CPU; 8 saturate on x86 without VNNI
+    int8_weight_bits: int = 7
+
+    def validate(self, precisions: tuple[str, ...]) -> None:
+        if self.int8_weight_bits not in (7, 8):
+            raise UsageError(f"--int8-weight-bits must be 7 or 8, got {self.int8_weight_bits}.")
+
+
 class OnnxExporter(Exporter):
     name: ClassVar[str] = "onnx"
     suffix: ClassVar[str] = ".onnx"
@@ -35,6 +46,7 @@ class OnnxExporter(Exporter):
     runtimes: ClassVar[tuple[str, ...]] = ("onnxruntime", "openvino")
     install_extra: ClassVar[str] = "all"
     supports_dynamic_batch: ClassVar[bool] = True
+    options_class: ClassVar[type] = OnnxOptions
 
     def export(self, source, request: ExportRequest) -> list[ExportedFile]:
         import onnx
@@ -76,11 +88,11 @@ class OnnxExporter(Exporter):
         from .quantize_onnx import quantize_dynamic_int8, quantize_static_int8
 
         target = fp32.with_name(f"{request.stem}_{precision}.onnx")
-        bits = int(request.options.get("int8_weight_bits", 7))
+        bits = request.options_of(self).int8_weight_bits
         if precision == "int8-dynamic":
             how = quantize_dynamic_int8(fp32, target, weight_bits=bits)
         else:
-            calib = request.options.get("calib")
+            calib = request.calib
             if calib is None:
                 raise UsageError("ONNX static int8 needs calibration images (pass --calib DIR); "
                                  "int8-dynamic needs none.")

@@ -3,6 +3,7 @@ calibration images), run with the OpenVINO CPU plugin."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,6 +12,31 @@ import numpy as np
 from edge_vit.errors import ExportError, UsageError
 
 from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
+
+
+@dataclass
+class OpenVinoOptions:
+    int8_weight_bits: int = 7  # as OnnxOptions
+    # int8 in NNCF's accuracy-controlled mode: labelled validation images (never the
+    # calibration ones) and the most top-1 (in points) quantization may cost on them
+    val_dir: Path | None = None
+    val_labels: str = "imagenet"
+    val_size: int = 300
+    max_drop: float | None = None
+
+    def validate(self, precisions: tuple[str, ...]) -> None:
+        if self.int8_weight_bits not in (7, 8):
+            raise UsageError(f"--int8-weight-bits must be 7 or 8, got {self.int8_weight_bits}.")
+        if self.max_drop is None:
+            return
+        if not self.val_dir:
+            raise UsageError("--max-drop needs labelled validation images: pass --val-data.")
+        if self.max_drop < 0:
+            raise UsageError(f"--max-drop is in points of top-1 and cannot be negative "
+                             f"({self.max_drop}).")
+        if "int8" not in precisions:
+            raise UsageError("--max-drop controls OpenVINO int8: add --precision int8 and "
+                             "the openvino format.")
 
 
 class OpenVinoExporter(Exporter):
@@ -23,6 +49,7 @@ class OpenVinoExporter(Exporter):
     runtimes: ClassVar[tuple[str, ...]] = ("openvino",)
     install_extra: ClassVar[str] = "openvino"
     supports_dynamic_batch: ClassVar[bool] = True
+    options_class: ClassVar[type] = OpenVinoOptions
 
     def export(self, source: Path, request: ExportRequest) -> list[ExportedFile]:
         import openvino as ov
@@ -52,18 +79,16 @@ class OpenVinoExporter(Exporter):
                                     quantization=how))
         return out
 
-    @staticmethod
-    def _quantize(source: Path, request: ExportRequest):
+    def _quantize(self, source: Path, request: ExportRequest):
         import openvino as ov
 
         from .quantize_openvino import quantize_int8
 
-        calib = request.options.get("calib")
-        if calib is None:
+        if request.calib is None:
             raise UsageError("OpenVINO int8 needs calibration images: pass --calib DIR.")
-        return quantize_int8(ov.convert_model(str(source)), calib, batch=request.input_shape[0],
-                             control=request.options.get("accuracy_control"),
-                             weight_bits=int(request.options.get("int8_weight_bits", 7)))
+        return quantize_int8(ov.convert_model(str(source)), request.calib,
+                             batch=request.input_shape[0], control=request.accuracy_control,
+                             weight_bits=request.options_of(self).int8_weight_bits)
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None,
                     inference_precision: str | None = "f32") -> tuple[Runner, dict]:

@@ -46,6 +46,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,6 +74,20 @@ _WORK_STEM = "model"
 _LOG_TAIL_LINES = 25
 
 
+@dataclass
+class TFLiteOptions:
+    layout: str = "NHWC"  # the TFLite model's input layout (NCHW keeps ONNX's)
+    timeout_s: float = DEFAULT_TIMEOUT_S  # onnx2tf is stopped after this long
+
+    def validate(self, precisions: tuple[str, ...]) -> None:
+        if str(self.layout).upper() not in LAYOUTS:
+            raise UsageError(f"--tflite-layout must be one of {', '.join(LAYOUTS)}, not "
+                             f"{self.layout!r}.")
+        if not (isinstance(self.timeout_s, (int, float)) and self.timeout_s > 0):
+            raise UsageError(f"The TFLite conversion timeout must be a number of seconds > 0, "
+                             f"got {self.timeout_s!r}.")
+
+
 class TFLiteExporter(Exporter):
     name: ClassVar[str] = "tflite"
     suffix: ClassVar[str] = ".tflite"
@@ -81,12 +96,13 @@ class TFLiteExporter(Exporter):
     requires: ClassVar[tuple[str, ...]] = ("onnx2tf", "tensorflow")
     runtimes: ClassVar[tuple[str, ...]] = ("litert", "tflite_runtime")
     install_extra: ClassVar[str] = "tflite"
+    options_class: ClassVar[type] = TFLiteOptions
 
     def export(self, source: Path, request: ExportRequest) -> list[ExportedFile]:
         source = Path(source)
-        layout = str(request.options.get("tflite_layout", "NHWC")).upper()
-        if layout not in LAYOUTS:
-            raise UsageError(f"tflite_layout must be one of {', '.join(LAYOUTS)}, not {layout!r}.")
+        options = request.options_of(self)
+        options.validate(request.precisions)
+        layout = str(options.layout).upper()
         unknown = [p for p in request.precisions if p not in self.precisions]
         if unknown or not request.precisions:
             raise UsageError(f"TFLite precisions are {', '.join(self.precisions)}; "
@@ -95,12 +111,9 @@ class TFLiteExporter(Exporter):
             raise UsageError("TFLite models have a fixed batch; export without dynamic batch.")
         if not source.is_file():
             raise ExportError(f"The ONNX file to convert does not exist: {source}")
-        try:
-            timeout = float(request.options.get("tflite_timeout_s", DEFAULT_TIMEOUT_S))
-        except (TypeError, ValueError):
-            raise UsageError("tflite_timeout_s must be a number of seconds.") from None
+        timeout = float(options.timeout_s)
         out_dir = Path(request.out_dir)
-        calib = request.options.get("calib")
+        calib = request.calib
         if "int8" in request.precisions and calib is None:
             raise UsageError("TFLite full-integer int8 needs calibration images (pass --calib "
                              "DIR); int8-dynamic needs none.")
@@ -313,8 +326,8 @@ def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
-            raise ExportError(f"onnx2tf did not finish within {timeout_s:g} s (option "
-                              f"tflite_timeout_s) and was stopped.\n{log_tail(log_path)}"
+            raise ExportError(f"onnx2tf did not finish within {timeout_s:g} s (TFLiteOptions."
+                              f"timeout_s) and was stopped.\n{log_tail(log_path)}"
                               ) from None
         except BaseException:
             _kill_tree(proc)

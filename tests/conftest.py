@@ -18,13 +18,44 @@ os.environ["EDGE_VIT_CACHE"] = tempfile.mkdtemp(prefix="edge-vit-test-cache-")
 TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 
 
+# flat keyword -> (where it goes, its name there): tests name options flat, as the CLI does
+_MODEL_KEYS = {"model": "name", "pretrained": "pretrained", "checkpoint": "checkpoint",
+               "model_kwargs": "model_kwargs", "prune": "prune", "criterion": "criterion",
+               "round_to": "round_to", "calib_dir": "calib_dir", "calib_size": "calib_size",
+               "seed": "seed"}
+_FORMAT_KEYS = {"tflite_layout": ("tflite", "layout"), "tflite_timeout_s": ("tflite", "timeout_s"),
+                "val_dir": ("openvino", "val_dir"), "val_labels": ("openvino", "val_labels"),
+                "val_size": ("openvino", "val_size"), "max_drop": ("openvino", "max_drop")}
+
+
+def export_options(**flat):
+    """ExportOptions from flat keywords: model keys into ModelOptions, format keys into that
+    format's options dataclass (``int8_weight_bits`` into ONNX's and OpenVINO's)."""
+    from edge_vit.export import ExportOptions
+    from edge_vit.model_options import ModelOptions
+    from exporters.base import get_exporter
+
+    model = {_MODEL_KEYS[k]: flat.pop(k) for k in list(flat) if k in _MODEL_KEYS}
+    per_format: dict[str, dict] = {}
+    for key in list(flat):
+        if key in _FORMAT_KEYS:
+            fmt, name = _FORMAT_KEYS[key]
+            per_format.setdefault(fmt, {})[name] = flat.pop(key)
+    formats = tuple(flat.get("formats", ExportOptions.formats))
+    if "int8_weight_bits" in flat:  # as the CLI: both int8 formats that are exported
+        bits = flat.pop("int8_weight_bits")
+        for fmt in ("onnx", "openvino"):
+            if fmt in formats:
+                per_format.setdefault(fmt, {})["int8_weight_bits"] = bits
+    options = {f: get_exporter(f).options_class(**kw) for f, kw in per_format.items()}
+    return ExportOptions(model=ModelOptions(**model), format_options=options, **flat)
+
+
 def tiny_export_options(out_root: Path, **changes):
     """ExportOptions for the tiny ViT to ONNX + OpenVINO under ``out_root``, with changes."""
-    from edge_vit.export import ExportOptions
-
     base = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
                 formats=("onnx", "openvino"), out_root=out_root)
-    return ExportOptions(**{**base, **changes})
+    return export_options(**{**base, **changes})
 # resmlp_* fix patch_size=16 in timm, so a 32x32 ResMLP has 4 tokens
 TINY_RESMLP = {"img_size": 32, "num_classes": 10}  # 12 blocks, fixed by timm
 

@@ -65,17 +65,30 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
            val_dir, val_labels, val_size, max_drop):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
-    from ..export import ExportOptions, run_export
+    from exporters.onnx_export import OnnxOptions
+    from exporters.openvino_export import OpenVinoOptions
+    from exporters.tflite_export import TFLiteOptions
 
+    from ..export import ExportOptions, run_export
+    from ..model_options import ModelOptions
+
+    source = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
+                          model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
+                          round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
+                          seed=seed)
+    bits = int(int8_weight_bits)
+    chosen = {"onnx": OnnxOptions(int8_weight_bits=bits),
+              "openvino": OpenVinoOptions(int8_weight_bits=bits, val_dir=val_dir,
+                                          val_labels=val_labels, val_size=val_size,
+                                          max_drop=max_drop),
+              "tflite": TFLiteOptions(layout=tflite_layout)}
+    formats = csv_list(formats)
     opts = ExportOptions(
-        model=model, pretrained=pretrained, checkpoint=checkpoint,
-        model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
-        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, formats=csv_list(formats),
-        precisions=csv_list(precisions), opset=opset, int8_weight_bits=int(int8_weight_bits),
-        batch=batch, dynamic_batch=dynamic_batch,
-        tflite_layout=tflite_layout, out_root=out_root, model_id=model_id,
-        parity_inputs=parity_inputs, parity_images=parity_images, seed=seed, val_dir=val_dir,
-        val_labels=val_labels, val_size=val_size, max_drop=max_drop)
+        model=source, formats=formats, precisions=csv_list(precisions), opset=opset,
+        batch=batch, dynamic_batch=dynamic_batch, out_root=out_root, model_id=model_id,
+        parity_inputs=parity_inputs, parity_images=parity_images,
+        format_options={f: o for f, o in chosen.items()
+                        if f in formats or (f == "openvino" and max_drop is not None)})
     result = run_export(opts, progress=lambda m: err_console.print(m))
     _print_manifest(result.manifest, result.manifest_path)
     if result.failed:
@@ -129,11 +142,11 @@ def info(model, pretrained, checkpoint, model_args, seed, prune, as_json):
     """Params, MACs (attention included), depth, heads, widths and input config of MODEL."""
     from ..complexity import count_macs, describe, model_input_size
     from ..data.images import data_config
-    from ..export import ExportOptions, load_source_model
+    from ..model_options import ModelOptions, load_source_model
     from ..serialization import dumps
 
-    opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
-                         model_kwargs=kv_pairs(model_args), prune=prune, seed=seed)
+    opts = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
+                        model_kwargs=kv_pairs(model_args), prune=prune, seed=seed)
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")
@@ -178,14 +191,13 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, rou
           calib_dir, calib_size, out):
     """Prune MODEL and save it as a spec + safetensors folder that `export` accepts."""
     from ..complexity import count_macs, model_input_size
-    from ..export import ExportOptions, default_model_id, load_source_model
+    from ..model_options import ModelOptions, default_model_id, load_source_model
     from ..models import build_model
     from ..pruning import save_pruned
 
-    opts = ExportOptions(model=model, pretrained=pretrained, checkpoint=checkpoint,
-                         model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
-                         round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
-                         seed=seed)
+    opts = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
+                        model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
+                        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, seed=seed)
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")

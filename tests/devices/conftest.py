@@ -252,12 +252,13 @@ def isolated_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory) -> Path:
     """A real export of a tiny ViT in all three formats (shared: onnx2tf takes ~20 s)."""
-    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.export import ExportOptions, ModelOptions, run_export
 
     out = tmp_path_factory.mktemp("tiny-artifacts")
-    result = run_export(ExportOptions(
-        model="deit_tiny_patch16_224",
-        model_kwargs={"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10},
-        formats=("onnx", "openvino", "tflite"), out_root=out, model_id="tiny"))
+    tiny = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
+    result = run_export(ExportOptions(model=ModelOptions(name="deit_tiny_patch16_224",
+                                                         model_kwargs=tiny),
+                                      formats=("onnx", "openvino", "tflite"), out_root=out,
+                                      model_id="tiny"))
     assert not result.failed, [(a.key, a.error) for a in result.failed]
     return result.manifest_path.parent

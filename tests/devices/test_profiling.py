@@ -214,14 +214,16 @@ def test_a_session_over_ssh_feeds_the_report_paired_rounds(sshd, tiny_artifacts,
     """End to end over the loopback SSH device: three tiny artifacts (ONNX, OpenVINO IR,
     TFLite) and a pruned ONNX variant of the same architecture, measured in one session of
     rounds; the report takes its intervals and the pruned model's speedup from those rounds."""
-    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.export import ExportOptions, ModelOptions, run_export
     from edge_vit.reporting import build_report, write_report
     from edge_vit.reporting import columns as C
 
     kwargs = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
-    pruned = run_export(ExportOptions(model="deit_tiny_patch16_224", model_kwargs=kwargs,
-                                      prune="heads=0.34,mlp=0.5", formats=("onnx",),
-                                      out_root=tmp_path / "art", model_id="tiny-cut"))
+    pruned = run_export(ExportOptions(model=ModelOptions(name="deit_tiny_patch16_224",
+                                                         model_kwargs=kwargs,
+                                                         prune="heads=0.34,mlp=0.5"),
+                                      formats=("onnx",), out_root=tmp_path / "art",
+                                      model_id="tiny-cut"))
     entries = [e for e in collect_artifacts([tiny_artifacts]) if e.record.precision == "fp32"]
     entries += collect_artifacts([pruned.manifest_path.parent])
     assert len(entries) == 4

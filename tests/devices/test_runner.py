@@ -62,10 +62,11 @@ def runner() -> types.SimpleNamespace:
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory) -> dict[tuple[str, str], Path]:
     """(format, precision) -> file of a 2-block DeiT-tiny at 32x32, made once (~30 s)."""
-    from edge_vit.export import ExportOptions, run_export
+    from edge_vit.export import ExportOptions, ModelOptions, run_export
 
     formats = ("onnx", "openvino") + (("tflite",) if _has("onnx2tf") else ())
-    result = run_export(ExportOptions(model="deit_tiny_patch16_224", model_kwargs=dict(TINY),
+    result = run_export(ExportOptions(model=ModelOptions(name="deit_tiny_patch16_224",
+                                                         model_kwargs=dict(TINY)),
                                       formats=formats, out_root=tmp_path_factory.mktemp("art")))
     folder = result.manifest_path.parent
     return {(a.format, a.precision): folder / a.path for a in result.manifest.artifacts

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edge_vit import demo
 from edge_vit.commands import main
 from edge_vit.evaluation import evaluate_all
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import ExportOptions, ModelOptions, run_export
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +23,8 @@ def _report() -> dict:
 
 def test_eval_in_every_runtime_matches_what_training_reported(tmp_path):
     report = _report()
-    result = run_export(ExportOptions(model=demo.DEMO_MODEL, out_root=tmp_path,
-                                      formats=("onnx", "openvino", "tflite"),
-                                      precisions=("fp32",)))
+    result = run_export(ExportOptions(model=ModelOptions(name=demo.DEMO_MODEL), out_root=tmp_path,
+                                      formats=("onnx", "openvino", "tflite"), precisions=("fp32",)))
     assert not result.failed
     results = evaluate_all([result.manifest_path.parent], demo.TEST_SLICE, labels="folders")
     shipped = report["shipped"]["test_slice"]["top1"]  # training code, same 2,000 images

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge_vit import manifest as mf
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import ExportOptions, ModelOptions, run_export
 from exporters.base import ExportedFile, get_exporter
 
 pytestmark = pytest.mark.e2e
@@ -21,10 +21,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.mark.parametrize("prune", [None, "heads=0.5,mlp=0.5"], ids=["deit_tiny", "pruned50"])
 def test_deit_tiny_int8_in_every_format(tmp_path, imagenet_sample, prune):
-    result = run_export(ExportOptions(
-        model="deit_tiny_patch16_224", prune=prune, formats=("onnx", "openvino", "tflite"),
-        precisions=("fp32", "int8"), calib_dir=imagenet_sample, calib_size=32,
-        parity_inputs=16, out_root=tmp_path))
+    result = run_export(ExportOptions(model=ModelOptions(name="deit_tiny_patch16_224", prune=prune,
+                                                         calib_dir=imagenet_sample, calib_size=32),
+                                      formats=("onnx", "openvino", "tflite"),
+                                      precisions=("fp32", "int8"), parity_inputs=16,
+                                      out_root=tmp_path))
     m = result.manifest
     root = result.manifest_path.parent
     if prune:

@@ -21,7 +21,7 @@ from edge_vit.evaluation import (
     score_reference,
 )
 from edge_vit.evaluation.evaluate import RANDOM_WEIGHTS_NOTE
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import ExportOptions, ModelOptions, run_export
 from edge_vit.files import file_sha256
 from edge_vit.results import AccuracyResult
 from edge_vit.serialization import from_dict
@@ -34,10 +34,11 @@ RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "litert"}
 def exported(tmp_path_factory):
     if not SAMPLE.is_dir():
         pytest.skip(f"shared ImageNet sample not found at {SAMPLE}")
-    result = run_export(ExportOptions(
-        model="vit_tiny_patch16_224", model_kwargs={"depth": 2},
-        formats=("onnx", "openvino", "tflite"), precisions=("fp32",),
-        out_root=tmp_path_factory.mktemp("artifacts"), model_id="vit2"))
+    result = run_export(ExportOptions(model=ModelOptions(name="vit_tiny_patch16_224",
+                                                         model_kwargs={"depth": 2}),
+                                      formats=("onnx", "openvino", "tflite"), precisions=("fp32",),
+                                      out_root=tmp_path_factory.mktemp("artifacts"),
+                                      model_id="vit2"))
     assert not result.failed, [(a.format, a.error) for a in result.failed]
     return result.manifest_path.parent
 

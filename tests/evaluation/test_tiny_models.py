@@ -18,8 +18,8 @@ from edge_vit.evaluation import (
     score_artifact,
     score_reference,
 )
-from edge_vit.export import ExportOptions, run_export
-from tests.conftest import TINY_VIT
+from edge_vit.export import run_export
+from tests.conftest import TINY_VIT, export_options
 from tests.evaluation.layouts import SAMPLE, copy_synset_folders
 
 pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason="shared ImageNet sample missing")
@@ -35,7 +35,7 @@ def _export(root, **kw):
     opts = dict(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
                 formats=("onnx", "openvino"), precisions=("fp32",), out_root=root)
     opts.update(kw)
-    result = run_export(ExportOptions(**opts))
+    result = run_export(export_options(**opts))
     assert not result.failed
     return result.manifest_path.parent
 

@@ -24,7 +24,7 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from edge_vit.errors import ExportError, MissingRuntimeError, UsageError  # noqa: E402
 from exporters import tflite_export  # noqa: E402
 from exporters.base import ExportRequest, get_exporter  # noqa: E402
-from exporters.tflite_export import TFLiteExporter  # noqa: E402
+from exporters.tflite_export import TFLiteExporter, TFLiteOptions  # noqa: E402
 
 SHAPE = (1, 3, 32, 32)
 NUM_CLASSES = 10
@@ -69,7 +69,7 @@ def _convert(tiny, tmp_path_factory, layout, precisions=("fp32", "fp16"), onnx_k
              batch=1):
     out = tmp_path_factory.mktemp(f"tflite_{layout}")
     request = ExportRequest(out_dir=out, stem="tiny", input_shape=(batch, *SHAPE[1:]),
-                            precisions=precisions, options={"tflite_layout": layout})
+                            precisions=precisions, options=TFLiteOptions(layout=layout))
     files = TFLiteExporter().export(tiny[onnx_key], request)
     return {"files": {f.precision: f for f in files}, "out": out}
 
@@ -261,7 +261,7 @@ def test_timeout_stops_onnx2tf_and_cleans_up(tiny, tmp_path, monkeypatch):
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     request = ExportRequest(out_dir=tmp_path / "out", stem="tiny", input_shape=SHAPE,
-                            options={"tflite_timeout_s": 1})
+                            options=TFLiteOptions(timeout_s=1))
     with pytest.raises(ExportError, match="did not finish within 1 s"):
         TFLiteExporter().export(tiny["onnx"], request)
     assert list(scratch.iterdir()) == []  # the scratch folder went with the failure
@@ -274,9 +274,9 @@ def test_shape_mismatch_is_caught_before_converting(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("options, precisions, match", [
-    ({"tflite_layout": "NCWH"}, ("fp32",), "tflite_layout"),
-    ({}, ("int4",), "precisions"),
-    ({}, ("int8",), "calibration images"),  # full-integer int8 without request.options["calib"]
+    (TFLiteOptions(layout="NCWH"), ("fp32",), "tflite-layout"),
+    (None, ("int4",), "precisions"),
+    (None, ("int8",), "calibration images"),  # full-integer int8 without request.calib
 ])
 def test_bad_requests_raise_usage_error(options, precisions, match, tiny, tmp_path):
     request = ExportRequest(out_dir=tmp_path, stem="tiny", input_shape=SHAPE,

@@ -14,7 +14,7 @@ from edge_vit import manifest as mf
 from edge_vit import results as rs
 from edge_vit.data.datasets import load_dataset
 from edge_vit.evaluation import evaluate_all
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import ExportOptions, ModelOptions, run_export
 from edge_vit.profiling import ProfileSettings, collect_artifacts, profile
 from tests.conftest import TINY_VIT
 
@@ -26,7 +26,8 @@ FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_sec
 @pytest.fixture(scope="module")
 def export(tmp_path_factory):
     out = tmp_path_factory.mktemp("corrupt")
-    result = run_export(ExportOptions(model="deit_tiny_patch16_224", model_kwargs=dict(TINY_VIT),
+    result = run_export(ExportOptions(model=ModelOptions(name="deit_tiny_patch16_224",
+                                                         model_kwargs=dict(TINY_VIT)),
                                       formats=("onnx", "openvino"), out_root=out, model_id="m"))
     return result.manifest_path.parent
 

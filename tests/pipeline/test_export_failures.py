@@ -24,7 +24,7 @@ def test_failed_conversion_keeps_the_good_earlier_artifact(tmp_path):
     assert good.status == mf.OK
     # the same export again, with onnx2tf killed after 1 s: a real failed conversion
     again = run_export(_opts(tmp_path, formats=("tflite",), precisions=("fp32",),
-                             exporter_options={"tflite_timeout_s": 1}))
+                             tflite_timeout_s=1))
     assert [(a.key, a.status) for a in again.failed] == [(("tflite", "fp32"),
                                                           mf.EXPORT_FAILED)]
     assert [a.key for a in again.kept] == [("tflite", "fp32")]

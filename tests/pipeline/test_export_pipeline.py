@@ -90,7 +90,7 @@ def test_manifest_is_plain_json_with_schema(tmp_path):
 def test_failed_conversion_keeps_the_other_formats(tmp_path):
     # a real onnx2tf run killed by a 1-second budget: TFLite fails, ONNX/OpenVINO survive
     result = run_export(_opts(tmp_path, formats=("onnx", "openvino", "tflite"),
-                              exporter_options={"tflite_timeout_s": 1}))
+                              tflite_timeout_s=1))
     m = result.manifest
     assert m.artifact("onnx", "fp32").status == mf.OK
     assert m.artifact("openvino", "fp16").status == mf.OK

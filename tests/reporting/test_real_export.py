@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_vit.export import ExportOptions, run_export
+from edge_vit.export import ExportOptions, ModelOptions, run_export
 from edge_vit.reporting import build_report, write_report
 from edge_vit.serialization import write_json_atomic
 from tests.conftest import TINY_VIT
@@ -18,10 +18,11 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
     out = {}
     for model_id, prune in (("tiny", None), ("tiny-pruned", "heads=0.5,mlp=0.5")):
-        res = run_export(ExportOptions(
-            model="vit_tiny_patch16_224", model_kwargs=dict(TINY_VIT), prune=prune,
-            formats=("onnx", "openvino"), precisions=("fp32",), out_root=root / "artifacts",
-            model_id=model_id, parity_inputs=2))
+        res = run_export(ExportOptions(model=ModelOptions(name="vit_tiny_patch16_224",
+                                                          model_kwargs=dict(TINY_VIT), prune=prune),
+                                       formats=("onnx", "openvino"), precisions=("fp32",),
+                                       out_root=root / "artifacts", model_id=model_id,
+                                       parity_inputs=2))
         out[model_id] = res.manifest
     return root, out
 
