@@ -3,23 +3,20 @@
 Host keys are verified against ``~/.ssh/known_hosts`` plus the inventory's ``known_hosts``;
 unknown keys are refused unless ``trust_on_first_use`` (logged loudly, written to known_hosts);
 a changed key is always refused. Every argument is quoted (``shlex.join``); the remote login
-shell must be POSIX-like. Not thread-safe: use one device per thread.
+shell must be POSIX-like. Not thread-safe: use one device per thread. Host-key policies are in
+:mod:`devices.ssh_keys`, SFTP file transfer in :mod:`devices.ssh_files`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import fnmatch
 import getpass
-import hashlib
 import logging
 import posixpath
-import secrets
 import shlex
 import socket
-import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +25,14 @@ import paramiko
 
 from devices.base import DEFAULT_WORKDIR, CommandResult, Device, check_command
 from devices.config import SshConfig
+from devices.ssh_files import SftpFiles
+from devices.ssh_keys import RefuseUnknown, TrustOnFirstUse, fingerprint
 from edge_vit.errors import (
     DeviceAuthenticationError,
     DeviceError,
     DeviceUnreachableError,
     HostKeyError,
 )
-from edge_vit.files import atomic_path
 
 log = logging.getLogger("edge_vit.devices")
 # paramiko's transport thread logs every failed handshake at ERROR, with the traceback as
@@ -70,48 +68,7 @@ sys.exit(128 - rc if rc < 0 else rc)
 """
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH-style ``SHA256:...`` fingerprint."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-class _RefuseUnknown(paramiko.RejectPolicy):
-    def __init__(self, device: SshDevice):
-        self.device = device
-
-    def missing_host_key(self, client, hostname, key):
-        d = self.device
-        raise HostKeyError(
-            f"{d.name}: the host key of {hostname} is not in known_hosts "
-            f"({', '.join(str(p) for p in d.known_hosts_files)}); the server offers "
-            f"{key.get_name()} {fingerprint(key)}. Refusing to connect.",
-            hint=(f"Check that fingerprint on the device (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
-                  f"then add it: ssh-keyscan -p {d.port} {d.host} >> {d.tofu_file}; or set "
-                  f"trust_on_first_use = true for [devices.{d.name}] (accepts an unknown key once, "
-                  f"never a changed one)."),
-        )
-
-
-class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    def __init__(self, device: SshDevice):
-        self.device = device
-
-    def missing_host_key(self, client, hostname, key):
-        path = self.device.tofu_file
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        needs_newline = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        with open(path, "a", encoding="ascii") as fh:
-            fh.write(("\n" if needs_newline else "") + f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        log.warning(
-            "TRUST ON FIRST USE: %s: accepted the UNKNOWN host key of %s (%s %s) and saved it to "
-            "%s. Verify this fingerprint on the device; a later change will be refused.",
-            self.device.name, hostname, key.get_name(), fingerprint(key), path,
-        )
-
-
-class SshDevice(Device):
+class SshDevice(SftpFiles, Device):
     """A host reached with paramiko. ``host``/``port``/``user``/``identity_file`` come from the
     inventory, then from the ``~/.ssh/config`` entry for ``ssh_alias`` (or the host)."""
 
@@ -217,7 +174,7 @@ class SshDevice(Device):
             if path.is_file():
                 client.load_host_keys(str(path))
         client.set_missing_host_key_policy(
-            _TrustOnFirstUse(self) if cfg.trust_on_first_use else _RefuseUnknown(self)
+            TrustOnFirstUse(self) if cfg.trust_on_first_use else RefuseUnknown(self)
         )
         key = str(self.identity_file) if self.identity_file else None
         if key and not Path(key).is_file():
@@ -426,106 +383,3 @@ class SshDevice(Device):
                 log.warning("%s: no GNU timeout and no working %s on the device: a timed-out "
                             "command is hung up on but may keep running.", self.name, self.python)
         return self._timeout_wrapper
-
-    # -- files ---------------------------------------------------------------------------
-    def _abs(self, rel: str) -> str:
-        return rel if posixpath.isabs(rel) else posixpath.join(self.workdir, rel)
-
-    def fetch(self, remote_rel: str, local_path: str | Path) -> Path:
-        self.connect()
-        remote, local = self._abs(str(remote_rel)), Path(local_path)
-        with atomic_path(local) as tmp, self._errors(f"fetching {remote}"):
-            try:
-                self._sftp.get(remote, str(tmp))
-            except FileNotFoundError as exc:
-                raise DeviceError(f"{self.name}: cannot fetch {remote}: no such file.") from exc
-        return local
-
-    def _makedirs(self, rel_dir: str) -> None:
-        self.connect()
-        path = self._abs(rel_dir) if rel_dir else self.workdir
-        with self._write_errors(path, path, 0), self._errors(f"creating {rel_dir}"):
-            self._sftp_makedirs(path)
-
-    @contextlib.contextmanager
-    def _write_errors(self, directory: str, target: str, need_bytes: int) -> Iterator[None]:
-        """SFTP says only "Failure" (or a size mismatch, or even "No such file") when the
-        device's disk is full or read-only: ask the device which, and say that instead."""
-        try:
-            yield
-        except DeviceError as exc:
-            if not self._active():
-                raise
-            why = self._write_problem(directory, target, need_bytes)
-            if why is None:
-                raise
-            raise DeviceError(f"{self.name}: {why}", hint=(
-                "Point this device's workdir (its inventory entry) at a writable disk with room, "
-                "or free space there; results measured so far are kept.")) from exc
-
-    def _write_problem(self, directory: str, target: str, need_bytes: int) -> str | None:
-        """"no space left on NAME:DIR ..." or "NAME:DIR is read-only ...", from the device's
-        own df and a test write in the nearest existing directory; None if neither."""
-        script = ('d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; echo "dir $d"; '
-                  'df -Pk "$d" | tail -n 1; t="$d/.edge-vit-write-test.$$"; '
-                  'if ( : > "$t" ) 2>/dev/null; then rm -f "$t"; echo writable; '
-                  'else ( : > "$t" ) 2>&1 | tail -n 1; fi')
-        try:
-            _, out, _, _, hung_up = self._exec(
-                f"sh -c {shlex.quote(script)} sh {shlex.quote(directory)}",
-                self.config.command_timeout, "checking the disk")
-        except DeviceError:
-            return None
-        lines = out.splitlines()
-        if hung_up or not lines or not lines[0].startswith("dir "):
-            return None
-        where = f"{self.name}:{lines[0][4:]}"
-        last = lines[-1].lower()
-        if "read-only" in last:
-            return f"{where} is on a read-only file system: cannot write {target}."
-        if "permission denied" in last:
-            return f"{where} is not writable for {self.user}: cannot write {target}."
-        fields = lines[1].split() if len(lines) > 2 else []
-        free_kb = int(fields[3]) if len(fields) >= 4 and fields[3].isdigit() else None
-        if free_kb is not None and free_kb * 1024 < max(need_bytes, 1):
-            return (f"no space left on {where} ({free_kb} KiB free, {need_bytes // 1024} KiB "
-                    f"needed for {posixpath.basename(target)}).")
-        return None
-
-    def _sftp_makedirs(self, path: str) -> None:
-        try:
-            if not stat.S_ISDIR(self._sftp.stat(path).st_mode):
-                raise DeviceError(f"{self.name}: {path} exists on the device and is not a directory.")
-            return
-        except FileNotFoundError:
-            pass
-        parent = posixpath.dirname(path)
-        if parent and parent != path:
-            self._sftp_makedirs(parent)
-        try:
-            self._sftp.mkdir(path)
-        except OSError:
-            if not stat.S_ISDIR(self._sftp.stat(path).st_mode):  # lost a race: fine if a dir
-                raise
-
-    def _upload_atomic(self, local: Path, rel: str) -> None:
-        self.connect()
-        dest = self._abs(rel)
-        tmp = posixpath.join(posixpath.dirname(dest),
-                             f".{posixpath.basename(dest)}.{secrets.token_hex(4)}.tmp")
-        with self._write_errors(posixpath.dirname(dest), dest, local.stat().st_size), \
-                self._errors(f"uploading {local} to {dest}"):
-            try:
-                self._sftp.put(str(local), tmp, confirm=True)
-                self._sftp.chmod(tmp, stat.S_IMODE(local.stat().st_mode))
-                try:
-                    self._sftp.posix_rename(tmp, dest)
-                except OSError:  # server without posix-rename@openssh.com
-                    with contextlib.suppress(FileNotFoundError):
-                        self._sftp.remove(dest)
-                    self._sftp.rename(tmp, dest)
-            except BaseException:
-                if self._active() and self._sftp is not None:
-                    with contextlib.suppress(Exception):
-                        self._sftp.remove(tmp)
-                raise
