@@ -22,19 +22,25 @@ from exporters.base import (
     ExportedFile,
     ExportRequest,
     get_exporter,
-    load_failure,
     parse_formats,
 )
 from exporters.onnx_export import DEFAULT_OPSET, OPSETS
 
 from . import manifest as mf
 from .complexity import count_macs, describe, model_input_size
-from .data.images import data_config, list_images, load_images, random_inputs
+from .data.images import data_config
 from .errors import EdgeVitError, UsageError
+from .export_checks import (
+    CALIBRATED,
+    batched,
+    calibration,
+    check_artifact,
+    parity_inputs,
+    validation,
+)
 from .files import file_sha256
 from .model_options import ModelOptions, default_model_id, load_source_model, unpacked
 from .models import build_model
-from .parity import INT8_PRECISIONS, ParityReport, compare
 from .serialization import to_dict
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,6 @@ log = logging.getLogger(__name__)
 DEFAULT_FORMATS = ("onnx", "openvino", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 DEFAULT_PRECISIONS = ("fp32", "fp16")
-CALIBRATED = ("int8",)  # precisions that need calibration images (int8-dynamic needs none)
 
 
 @dataclass
@@ -129,73 +134,6 @@ def check_options(opts: ExportOptions) -> list[str]:
     return formats
 
 
-def _parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = ()
-                   ) -> tuple[np.ndarray, str]:
-    """Inputs for every artifact's check. Files in ``exclude`` (the int8 calibration images)
-    are never used: a quantized model is validated on images it was not calibrated on, and
-    when no other image is left the check falls back to seeded random inputs."""
-    n = max(opts.parity_inputs, opts.batch)
-    n -= n % opts.batch
-    folder = opts.parity_images or opts.model.calib_dir
-    if folder:
-        skip = {p.resolve() for p in exclude}
-        paths = [p for p in list_images(folder) if p.resolve() not in skip][:n]
-        held_out = f", skipping the {len(skip)} calibration images" if skip else ""
-        if paths:
-            while len(paths) < n:  # a tiny folder: repeat rather than fail
-                paths = (paths * 2)[:n]
-            return load_images(paths, cfg).numpy(), \
-                f"images:{folder} (first {n}, class-balanced{held_out})"
-    seed = opts.model.seed
-    x = random_inputs(n, tuple(cfg["input_size"]), seed=seed).numpy()
-    return x, f"random normal (seed={seed})"
-
-
-def _calibration(opts: ExportOptions, cfg) -> tuple[np.ndarray | None, dict | None,
-                                                     tuple[Path, ...]]:
-    """The int8 calibration array (N, 3, H, W), preprocessed with the model's own data config
-    from a fixed class-balanced subset of ``--calib``, and its manifest record."""
-    if not any(p in CALIBRATED for p in opts.precisions):
-        return None, None, ()
-    import hashlib
-
-    folder = Path(opts.model.calib_dir)
-    paths = list_images(folder, opts.model.calib_size)
-    digest = hashlib.sha256()
-    for p in paths:
-        digest.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
-    record = {"folder": str(folder), "count": len(paths), "requested": opts.model.calib_size,
-              "selection": "class-balanced, sorted (first per class in turn)",
-              "preprocessing": "the model's timm data config",
-              "files": [str(p.relative_to(folder)) for p in paths],
-              "fingerprint": digest.hexdigest()}
-    return load_images(paths, cfg).numpy(), record, tuple(paths)
-
-
-def _validation(opts: ExportOptions, cfg, calib_paths: tuple[Path, ...]) -> dict | None:
-    """Labelled validation images for NNCF's accuracy-controlled mode, disjoint from the
-    calibration images, preprocessed like everything else (eval's decoder and cache)."""
-    ov = opts.format_options.get("openvino")
-    if ov is None or getattr(ov, "max_drop", None) is None:
-        return None
-    from .data.datasets import load_dataset
-    from .data.preprocess import prepare
-
-    data = load_dataset(Path(ov.val_dir), labels=ov.val_labels, limit=ov.val_size)
-    calib = {p.resolve() for p in calib_paths}
-    overlap = [im.path for im in data.images if (data.root / im.path).resolve() in calib]
-    if overlap:
-        raise UsageError(f"{len(overlap)} validation image(s) are also calibration images "
-                         f"(e.g. {overlap[0]}).", hint="Give --val-data another folder.")
-    prepared = prepare(data, cfg)
-    return {"x": prepared.batch(0, len(prepared)), "y": prepared.labels,
-            "max_drop": ov.max_drop, "record": to_dict(data.ref(prepared.images))}
-
-
-def _batched(fn, x: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
-
-
 def _record(ef: ExportedFile, fmt: str, root: Path, seconds: float, tools: dict,
             shape: list[int], opset: int | None) -> mf.ArtifactRecord:
     main, *others = get_exporter(fmt).files_of(ef.path)
@@ -271,13 +209,13 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
     say(f"{model_id}: {comp.params / 1e6:.2f} M params, {comp.gmacs:.3f} GMACs, input "
         f"{list(input_shape)}")
 
-    calib, calib_record, calib_paths = _calibration(opts, cfg)
-    control = _validation(opts, cfg, calib_paths)
-    x, inputs_desc = _parity_inputs(opts, model, cfg, exclude=calib_paths)
+    calib, calib_record, calib_paths = calibration(opts, cfg)
+    control = validation(opts, cfg, calib_paths)
+    x, inputs_desc = parity_inputs(opts, model, cfg, exclude=calib_paths)
     import torch
 
     with torch.inference_mode():
-        reference = _batched(lambda b: model(torch.from_numpy(b)).numpy(), x, opts.batch)
+        reference = batched(lambda b: model(torch.from_numpy(b)).numpy(), x, opts.batch)
 
     staging = root / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
@@ -375,7 +313,7 @@ class _FormatRun:
                           opts.opset if fmt == "onnx" else None)
             rec.quantization = ef.quantization
             rec.calibration = self.calib_record if ef.precision in CALIBRATED else None
-            rec.parity, rec.runtime = _check(exporter, ef, self.x, self.reference, opts,
+            rec.parity, rec.runtime = check_artifact(exporter, ef, self.x, self.reference, opts,
                                              self.inputs_desc)
             if not rec.parity.passed:
                 rec.status = mf.VALIDATION_FAILED
@@ -402,36 +340,6 @@ def _export_source(fmt, model, out_dir, model_id, input_shape, opts, say) -> Pat
     except Exception as exc:
         say(f"{fmt} (needed as a source): FAILED: {type(exc).__name__}: {exc}")
         return None
-
-
-def _check(exporter, ef: ExportedFile, x, reference, opts, inputs_desc
-           ) -> tuple[ParityReport, dict[str, Any]]:
-    try:
-        run, info = exporter.load_runner(ef)
-        out = _batched(run, x, opts.batch)
-    except Exception as exc:  # a runtime that cannot even run the artifact fails the check
-        report = ParityReport(inputs=inputs_desc, num_inputs=len(x), max_abs_diff=float("nan"),
-                              mean_abs_diff=float("nan"), min_cosine=float("nan"),
-                              top1_agreement=float("nan"), precision=ef.precision,
-                              failure=f"runtime error: {load_failure(exporter.name, ef.path, exc)}")
-        return report, {}
-    if ef.precision in INT8_PRECISIONS:  # judged by agreement, against the fp32 reference
-        precision = "int8"
-    elif info.get("inference_precision") in ("fp32", "f32", None):
-        precision = ef.precision
-    else:
-        precision = _norm_precision(info["inference_precision"], ef.precision)
-    return compare(reference, out.reshape(reference.shape) if out.size == reference.size
-                   else out, precision=precision, inputs=inputs_desc), info
-
-
-def _norm_precision(runtime_precision: str, artifact_precision: str) -> str:
-    rp = runtime_precision.lower()
-    if "bf16" in rp:
-        return "bf16"
-    if "16" in rp:
-        return "fp16"
-    return artifact_precision
 
 
 def _open_manifest(root: Path, record: mf.ModelRecord) -> mf.Manifest:

@@ -37,15 +37,8 @@ file) are half-size. :func:`runtime_precision` reads the metadata and says which
 from __future__ import annotations
 
 import logging
-import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
-import sysconfig
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,6 +49,7 @@ from devices.runner.backends import litert as _litert
 from edge_vit.errors import ExportError, UsageError
 
 from .base import ExportedFile, Exporter, ExportRequest, Runner, load_failure, package_version
+from .onnx2tf_tool import onnx2tf_argv, run_onnx2tf
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +62,7 @@ ONNX2TF_SUFFIXES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite",
                     "int8-dynamic": "_dynamic_range_quant.tflite",
                     "int8": "_integer_quant.tflite"}
 REPRESENTATIVE_FILE = "representative_data.npy"
-# Any download attempt goes to the discard port on loopback and is refused at once.
-OFFLINE_PROXY = "http://127.0.0.1:9"
 _WORK_STEM = "model"
-_LOG_TAIL_LINES = 25
 
 
 @dataclass
@@ -279,98 +270,6 @@ def _quantization(precision: str, representative: Path | None, layout: str) -> d
                 "weights": "int8 per-channel", "activations": "int8",
                 "calibration_samples": samples, "calibration_layout": layout}
     return None
-
-
-def onnx2tf_argv(onnx_name: str, out_dir: str, *, input_name: str, layout: str,
-                 shape_override: str | None = None, verbosity: str = "warn",
-                 dynamic_range: bool = False, representative: Path | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "onnx2tf", "-i", onnx_name, "-o", out_dir,
-            "-rtpo", "Erf", "-v", verbosity]
-    if representative is not None:  # also writes the dynamic-range file
-        argv += ["-oiqt", "-qt", "per-channel",
-                 "-cind", input_name, representative.name, "0", "1"]
-    elif dynamic_range:
-        argv += ["-odrqt"]
-    if layout == "NCHW":
-        argv += ["-kat", input_name]
-    if shape_override:
-        argv += ["-ois", shape_override]
-    return argv
-
-
-def onnx2tf_env() -> dict[str, str]:
-    """The child's environment: offline, quiet, CPU-only, with onnxsim on PATH."""
-    env = dict(os.environ)
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                "ALL_PROXY"):
-        env[var] = OFFLINE_PROXY
-    for var in ("no_proxy", "NO_PROXY"):
-        env.pop(var, None)
-    scripts = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
-    env["PATH"] = os.pathsep.join(dict.fromkeys([*scripts, env.get("PATH", "")]))
-    env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", PYTHONUNBUFFERED="1",
-               HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    return env
-
-
-def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
-    """Run onnx2tf; raise ExportError with the useful end of its log if it fails."""
-    log_path = cwd / "onnx2tf.log"
-    log.info("running onnx2tf in %s: %s", cwd, subprocess.list2cmdline(argv))
-    t0 = time.perf_counter()
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(argv, cwd=cwd, env=onnx2tf_env(), stdin=subprocess.DEVNULL,
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its onnxsim children die with it
-        try:
-            rc = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_tree(proc)
-            raise ExportError(f"onnx2tf did not finish within {timeout_s:g} s (TFLiteOptions."
-                              f"timeout_s) and was stopped.\n{log_tail(log_path)}"
-                              ) from None
-        except BaseException:
-            _kill_tree(proc)
-            raise
-    log.info("onnx2tf finished in %.1f s with exit code %d", time.perf_counter() - t0, rc)
-    if rc == 0 and b"Failed to optimize the onnx file" in log_path.read_bytes():
-        log.warning("onnx2tf could not run onnxsim on the model (is the onnxsim script on "
-                    "PATH?); it converted the unsimplified graph.")
-    if rc != 0:
-        tail = log_tail(log_path)
-        raise ExportError(f"onnx2tf failed (exit code {rc}): {tail.splitlines()[-1]}\n{tail}")
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    try:
-        if hasattr(os, "killpg"):
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:  # pragma: no cover - Windows
-            proc.kill()
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# TensorFlow/absl C++ log lines, and numpy arrays dumped into error messages
-_NOISE = re.compile(r"^([WEIF]\d{4} |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|WARNING: All log messages "
-                    r"before absl|To enable the following instructions)|^[\s\d.eE+\-\[\]]+$")
-
-
-def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """onnx2tf's ERROR lines and the end of its log, without TensorFlow's noise."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no onnx2tf log)"
-    kept = [_ANSI.sub("", ln).rstrip()[:400] for ln in text.splitlines()]
-    kept = [ln for ln in kept if ln.strip() and not _NOISE.match(ln)]
-    errors = [ln for ln in kept if ln.startswith("ERROR:")]
-    tail = kept[-lines:]
-    head = [ln for ln in dict.fromkeys(errors) if ln not in tail][:10]
-    return "\n".join(["onnx2tf log (errors, then the last lines):", *head, *tail]) if kept \
-        else "(onnx2tf printed nothing)"
 
 
 def describe_tflite(path: Path, precision: str, layout: str, input_shape: tuple[int, ...]

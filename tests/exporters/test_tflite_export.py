@@ -22,7 +22,7 @@ timm = pytest.importorskip("timm")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from edge_vit.errors import ExportError, MissingRuntimeError, UsageError  # noqa: E402
-from exporters import tflite_export  # noqa: E402
+from exporters import onnx2tf_tool, tflite_export  # noqa: E402
 from exporters.base import ExportRequest, get_exporter  # noqa: E402
 from exporters.tflite_export import TFLiteExporter, TFLiteOptions  # noqa: E402
 
@@ -198,9 +198,9 @@ def test_only_the_requested_precision_is_returned_and_batch_is_fixed(fp16_batch2
 
 def test_conversion_is_offline():
     """The child's proxies point at a closed local port, for every scheme and host."""
-    env = tflite_export.onnx2tf_env()
+    env = onnx2tf_tool.onnx2tf_env()
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        assert env[var] == tflite_export.OFFLINE_PROXY
+        assert env[var] == onnx2tf_tool.OFFLINE_PROXY
     assert "no_proxy" not in env and "NO_PROXY" not in env
     assert env["TF_CPP_MIN_LOG_LEVEL"] == "3"
 
@@ -318,8 +318,8 @@ def test_runtime_precision_follows_the_xnnpack_rule(monkeypatch):
 
 
 def test_argv_keeps_nchw_only_when_asked():
-    nhwc = tflite_export.onnx2tf_argv("model.onnx", "out", input_name="input", layout="NHWC")
-    nchw = tflite_export.onnx2tf_argv("model.onnx", "out", input_name="input", layout="NCHW",
+    nhwc = onnx2tf_tool.onnx2tf_argv("model.onnx", "out", input_name="input", layout="NHWC")
+    nchw = onnx2tf_tool.onnx2tf_argv("model.onnx", "out", input_name="input", layout="NCHW",
                                       shape_override="input:2,3,32,32")
     assert nhwc[1:3] == ["-m", "onnx2tf"] and "-kat" not in nhwc
     assert nhwc[nhwc.index("-rtpo") + 1] == "Erf"
