@@ -33,12 +33,26 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "edge-vit"
 
 
+_DIGESTS: dict[tuple, str] = {}  # (path, device, inode, size, mtime_ns) -> sha256
+_DIGESTS_MAX = 4096
+
+
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file, read in 1 MiB blocks: the device runner's own function (standard
-    library only; imported here when first used, never copied)."""
+    library only; imported here when first used, never copied). Remembered for the life of
+    the process while the file's inode, size and nanosecond mtime stay the same, so that a
+    profile that checks an artifact and then pushes it reads it once."""
     from devices.runner.core import sha256_file
 
-    return sha256_file(str(path))
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = sha256_file(str(path))
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return digest
 
 
 def _fsync(path: Path) -> None:

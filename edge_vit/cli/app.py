@@ -114,3 +114,48 @@ def model_options(fn):
     return fn
 
 
+class LazyChoice(click.Choice):
+    """A choice read from a registry when it is first needed (the pruning registry imports
+    torch: not at CLI start-up)."""
+
+    def __init__(self, load):
+        self._load = load
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(self._load())
+
+    @choices.setter
+    def choices(self, _value):
+        pass
+
+
+def _criteria():
+    from ..pruning import CRITERIA
+
+    return CRITERIA
+
+
+# the pruning options, declared once for export and prune
+criterion_option = click.option(
+    "--criterion", type=LazyChoice(_criteria),
+    help="Importance criterion for pruning (default: magnitude, data-free).")
+round_to_option = click.option(
+    "--round-to", type=int, help="Round pruned widths to a multiple of this (default 8; 1 "
+                                 "disables).")
+calib_option = click.option(
+    "--calib", "calib_dir", type=click.Path(path_type=Path),
+    help="Image folder (or .tar.gz) for data-driven importance and int8 calibration (export: "
+         "its images not used for calibration are parity inputs).")
+calib_size_option = click.option(
+    "--calib-size", type=click.IntRange(min=1), default=32, show_default=True,
+    help="How many --calib images (a fixed class-balanced subset) are used.")
+
+
+def pruning_options(fn):
+    for opt in (calib_size_option, calib_option, round_to_option, criterion_option):
+        fn = opt(fn)
+    return fn
+
+

@@ -14,7 +14,15 @@ from ..errors import (
     ValidationError,
 )
 from ..models import DEFAULT_MODEL
-from .app import console, csv_list, err_console, kv_pairs, model_options, styled
+from .app import (
+    console,
+    csv_list,
+    err_console,
+    kv_pairs,
+    model_options,
+    pruning_options,
+    styled,
+)
 
 
 @click.command()
@@ -22,15 +30,7 @@ from .app import console, csv_list, err_console, kv_pairs, model_options, styled
 @model_options
 @click.option("--prune", help="Uniform ratios like heads=0.34,mlp=0.5,depth=0.25, or a JSON/"
                               "YAML per-layer plan file.")
-@click.option("--criterion", type=click.Choice(["magnitude", "taylor", "activation"]),
-              help="Importance criterion for pruning (default: magnitude, data-free).")
-@click.option("--round-to", type=int, help="Round pruned widths to a multiple of this "
-                                           "(default 8; 1 disables).")
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path),
-              help="Image folder (or .tar.gz) for int8 calibration, data-driven importance "
-                   "and (its images not used for calibration) parity inputs.")
-@click.option("--calib-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="How many --calib images (a fixed class-balanced subset) calibrate int8.")
+@pruning_options
 @click.option("--formats", default="onnx,openvino,tflite", show_default=True)
 @click.option("--precision", "precisions", default="fp32,fp16", show_default=True,
               help="fp32, fp16, int8 (static/full-integer, needs --calib), int8-dynamic "
@@ -181,10 +181,7 @@ def _compact(values: list[int]) -> str:
 @click.argument("model", default=DEFAULT_MODEL)
 @model_options
 @click.option("--prune", required=True, help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
-@click.option("--criterion", type=click.Choice(["magnitude", "taylor", "activation"]))
-@click.option("--round-to", type=int)
-@click.option("--calib", "calib_dir", type=click.Path(path_type=Path))
-@click.option("--calib-size", type=int, default=32, show_default=True)
+@pruning_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")
 def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,

@@ -63,3 +63,22 @@ def test_artifact_id_stem_round_trips():
         assert ArtifactId.parse("m", aid.stem) == aid
     with pytest.raises(ValueError):
         ArtifactId.parse("m", "onnx-fp32")
+
+
+def test_file_sha256_is_remembered_only_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from devices.runner import core
+    from edge_vit.files import file_sha256
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"one")
+    reads = []
+    real = core.sha256_file
+    monkeypatch.setattr(core, "sha256_file", lambda p: reads.append(p) or real(p))
+    assert file_sha256(path) == file_sha256(path) == hashlib.sha256(b"one").hexdigest()
+    assert len(reads) == 1  # checked, then pushed: read once
+    path.write_bytes(b"two")  # same size, new mtime
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1000))
+    assert file_sha256(path) == hashlib.sha256(b"two").hexdigest() and len(reads) == 2
