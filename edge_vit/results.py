@@ -1,7 +1,7 @@
 """Typed profiling results: one schema shared by the on-device runner, the native-tool
 parsers (trtexec, benchmark_app, ...) and the reports.
 
-The runner (devices/runner.py) is a standard-library script and cannot import this module; it
+The runner (devices/runner/) is a standard-library package and cannot import this module; it
 prints plain JSON with exactly these field names, and ``ProfileResult`` reads it back through
 the one serializer. A test keeps the two in step.
 """
