@@ -167,7 +167,7 @@ class TrtexecProfiler(Profiler):
                      reuse_engine: bool = False) -> list[str]:
         e, precision, opts = plan.entry, plan.options["run_precision"], trtexec_options(settings)
         wd, model_id = self.device.workdir, e.manifest.model.id
-        onnx = e.files[0]
+        onnx = e.main
         argv = [*runner_command(self.device, "trtexec"),
                 "--onnx", f"{wd}/{e.remote_path(onnx)}", "--precision", precision,
                 "--engine", f"{wd}/engines/{model_id}/{onnx.stem}.{precision}.engine",

@@ -38,7 +38,7 @@ from .export_checks import (
     parity_inputs,
     validation,
 )
-from .files import file_sha256
+from .files import file_sha256, path_size
 from .model_options import ModelOptions, default_model_id, load_source_model, unpacked
 from .models import build_model
 from .serialization import to_dict
@@ -139,7 +139,7 @@ def _record(ef: ExportedFile, fmt: str, root: Path, seconds: float, tools: dict,
     main, *others = get_exporter(fmt).files_of(ef.path)
     return mf.ArtifactRecord(
         format=fmt, precision=ef.precision, status=mf.OK,
-        path=str(main.relative_to(root)), size_bytes=sum(p.stat().st_size for p in
+        path=str(main.relative_to(root)), size_bytes=sum(path_size(p) for p in
                                                           (main, *others)),
         sha256=file_sha256(main),
         companions={str(p.relative_to(root)): file_sha256(p) for p in others},
@@ -163,6 +163,8 @@ def _place(rec: mf.ArtifactRecord, ef: ExportedFile, exporter, root: Path,
     moved = []
     for f in exporter.files_of(ef.path):
         target = dest / f.name
+        if target.is_dir() and not target.is_symlink():  # a folder artifact's earlier copy
+            shutil.rmtree(target)
         f.replace(target)
         moved.append(target)
     rec.path = str(moved[0].relative_to(root))

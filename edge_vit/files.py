@@ -38,12 +38,15 @@ _DIGESTS_MAX = 4096
 
 
 def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks: the device runner's own function (standard
-    library only; imported here when first used, never copied). Remembered for the life of
-    the process while the file's inode, size and nanosecond mtime stay the same, so that a
-    profile that checks an artifact and then pushes it reads it once."""
-    from devices.runner.core import sha256_file
+    """sha256 of a file, read in 1 MiB blocks, or of a folder artifact (its files' digests,
+    see ``sha256_path``): the device runner's own functions (standard library only; imported
+    here when first used, never copied). A file's is remembered for the life of the process
+    while its inode, size and nanosecond mtime stay the same, so that a profile that checks
+    an artifact and then pushes it reads it once."""
+    from devices.runner.core import sha256_file, sha256_path
 
+    if Path(path).is_dir():
+        return sha256_path(str(path), file_hash=file_sha256)
     st = os.stat(path)
     key = (str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     digest = _DIGESTS.get(key)
@@ -53,6 +56,18 @@ def file_sha256(path: str | Path) -> str:
             _DIGESTS.clear()
         _DIGESTS[key] = digest
     return digest
+
+
+def path_files(path: Path) -> list[Path]:
+    """A file, or every file of a folder artifact, in a stable order."""
+    from devices.runner.core import tree_files
+
+    path = Path(path)
+    return [path / rel for rel in tree_files(str(path))] if path.is_dir() else [path]
+
+
+def path_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path_files(path))
 
 
 def _fsync(path: Path) -> None:

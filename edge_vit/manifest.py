@@ -143,7 +143,7 @@ def verify_files(root: Path, record: ArtifactRecord) -> list[str]:
         raise ManifestError(f"{record.format}/{record.precision} has no file "
                             f"(status {record.status}).")
     files = artifact_files(root, record)
-    missing = [str(p) for p in files if not p.is_file()]
+    missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise ManifestError(f"artifact file(s) missing: {', '.join(missing)}",
                             hint="Re-export it (edge-vit export).")

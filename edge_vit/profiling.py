@@ -25,6 +25,7 @@ from . import manifest as mf
 from . import results as rs
 from .artifact_id import ArtifactId, safe_name
 from .errors import DeviceError, ManifestError, UsageError
+from .files import path_files
 from .serialization import from_dict, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,15 @@ class ArtifactEntry:
     record: mf.ArtifactRecord
 
     @property
+    def main(self) -> Path:
+        """The artifact's main file, or its folder (what a runtime is pointed at)."""
+        return self.root / self.record.path
+
+    @property
     def files(self) -> list[Path]:
+        """What is copied to a device: every file, a folder artifact's one by one."""
         main, *others = mf.artifact_files(self.root, self.record)
-        return [main, *[p for p in others if p.exists()]]
+        return [f for p in (main, *[p for p in others if p.exists()]) for f in path_files(p)]
 
     @property
     def companion_sha256(self) -> dict[Path, str]:

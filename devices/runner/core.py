@@ -177,21 +177,45 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def tree_files(path):
+    """The regular files under a folder artifact, as sorted relative POSIX paths."""
+    out = []
+    for base, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in files:
+            full = os.path.join(base, name)
+            if os.path.isfile(full):
+                out.append(os.path.relpath(full, path).replace(os.sep, "/"))
+    return sorted(out)
+
+
+def sha256_path(path, file_hash=sha256_file):
+    """sha256 of a file, or of a folder artifact (a .mlpackage, say): the sha256 of one
+    ``<relative path>\0<its sha256>\n`` line per file, in sorted order, so that the same
+    files give the same digest on every machine."""
+    if not os.path.isdir(path):
+        return file_hash(path)
+    digest = hashlib.sha256()
+    for rel in tree_files(path):
+        digest.update(("%s\0%s\n" % (rel, file_hash(os.path.join(path, rel)))).encode())
+    return digest.hexdigest()
+
+
 def check_artifact(args):
     if args.format == "pytorch":
         return
     if not args.artifact:
         raise UsageError("--artifact is required for --format %s" % args.format)
-    if not os.path.isfile(args.artifact) or not os.access(args.artifact, os.R_OK):
+    if not os.path.exists(args.artifact) or not os.access(args.artifact, os.R_OK):
         raise ArtifactError("artifact %s does not exist or is not readable" % args.artifact)
     expected = dict(getattr(args, "companions", None) or {})  # e.g. OpenVINO's .bin weights
     if args.sha256:
         expected[args.artifact] = args.sha256
     for path, want in sorted(expected.items()):
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise ArtifactError("artifact file %s is missing (copy it again, or re-export)"
                                 % path)
-        actual = sha256_file(path)
+        actual = sha256_path(path)
         if actual.lower() != want.lower():
             raise ArtifactError("artifact file %s has sha256 %s, expected %s: a truncated or "
                                 "broken copy (copy it again, or re-export)"

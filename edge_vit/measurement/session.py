@@ -145,7 +145,7 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
                 unit.update(timm_model=p.options["timm_model"],
                             timm_kwargs=p.options["timm_kwargs"], batch=p.options["batch"])
             else:
-                unit.update(artifact=f"{wd}/{p.entry.remote_path(p.entry.files[0])}",
+                unit.update(artifact=f"{wd}/{p.entry.remote_path(p.entry.main)}",
                             sha256=p.entry.record.sha256,
                             companions={f"{wd}/{p.entry.remote_path(f)}": sha for f, sha in
                                         p.entry.companion_sha256.items()})

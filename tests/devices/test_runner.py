@@ -615,3 +615,19 @@ def test_no_spinning_outlives_its_unit(runner, artifacts):
     loaded = idle_cores(0.1)  # right after the runs: the workers are still spinning
     del backend
     assert loaded > idle_cores() + 0.02  # loaded, its idle workers still burned CPU
+
+
+def test_a_folder_artifact_is_checked_file_by_file(tmp_path):
+    from devices.runner.core import ArtifactError, check_artifact, sha256_file, sha256_path
+
+    folder = tmp_path / "model.mlpackage"
+    (folder / "Data" / "weights").mkdir(parents=True)
+    (folder / "Manifest.json").write_text("{}")
+    (folder / "Data" / "weights" / "weight.bin").write_bytes(b"\0" * 100)
+    digest = sha256_path(str(folder))
+    assert digest == sha256_path(str(folder)) and digest != sha256_file(folder / "Manifest.json")
+    args = types.SimpleNamespace(format="x", artifact=str(folder), sha256=digest, companions={})
+    check_artifact(args)  # the same files: passes
+    (folder / "Data" / "weights" / "weight.bin").write_bytes(b"\1" * 100)
+    with pytest.raises(ArtifactError, match="model.mlpackage has sha256"):
+        check_artifact(args)

@@ -32,9 +32,9 @@ PLUGIN = Path(__file__).resolve().parents[1] / "plugin" / "toy"
 def formats(request, monkeypatch):
     if request.param == "with-plugin":
         monkeypatch.syspath_prepend(str(PLUGIN))
-        assert "npz" in available_formats()
+        assert "npvit" in available_formats()
     else:
-        assert "npz" not in available_formats()
+        assert "npvit" not in available_formats()
     return available_formats()
 
 

@@ -1,18 +1,21 @@
 """The ``numpy_vit`` runtime: a timm VisionTransformer (class token, no distillation token)
-forward pass in NumPy, from the arrays of an ``.npz`` made by :mod:`edge_vit_toy.npz_format`.
+forward pass in NumPy, from a ``.npvit`` folder made by :mod:`edge_vit_toy.npvit_format`.
 
 This file is a runner backend: it is copied beside the runner on a device as
 ``edge_vit_backend_numpy_vit.py`` and loaded there by name, so it imports nothing but NumPy
 (and the standard library), and declares what the runner reads from a backend.
 """
 
+import json
 import math
+import os
 
 NAME = "numpy_vit"
 MODULE = "numpy"
 DISTS = ("numpy",)
 INSTALL_HINT = "pip install numpy"
-FORMATS = ("npz",)
+FORMATS = ("npvit",)
+WEIGHTS, CONFIG = "weights.npz", "config.json"  # the files of a .npvit folder
 
 
 def _erf(x):
@@ -33,14 +36,19 @@ def _layer_norm(x, w, b, eps=1e-6):
     return (x - mean) / (var + eps) ** 0.5 * w + b
 
 
+def read_config(path):
+    with open(os.path.join(str(path), CONFIG)) as fh:
+        return json.load(fh)
+
+
 def load(path):
-    """A callable: NCHW float32 batch -> logits."""
+    """A callable: NCHW float32 batch -> logits, from a .npvit folder."""
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(os.path.join(str(path), WEIGHTS), allow_pickle=False) as data:
         p = {k: data[k].astype(np.float32) for k in data.files}
-    heads = [int(h) for h in p.pop("meta.num_heads")]
-    patch = int(p.pop("meta.patch_size")[0])
+    config = read_config(path)
+    heads, patch = [int(h) for h in config["num_heads"]], int(config["patch_size"])
     w_embed = p["patch_embed.proj.weight"]
     dim = w_embed.shape[0]
     w_embed = w_embed.reshape(dim, -1).T
@@ -81,8 +89,7 @@ def open_model(args):
     import numpy as np
 
     forward = load(args.artifact)  # the runner turns a failure here into one line
-    with np.load(args.artifact, allow_pickle=False) as data:
-        shape = [int(v) for v in data["meta.input_shape"]]
+    shape = [int(v) for v in read_config(args.artifact)["input_shape"]]
     return {"runtime": NAME, "version": np.__version__, "run": forward,
             "prepare": lambda x: x, "shape": shape, "dtype": "float32", "device": "CPU",
             "threads": args.threads, "precision": "fp32",

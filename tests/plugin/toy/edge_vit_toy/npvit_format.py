@@ -1,8 +1,10 @@
-"""The ``npz`` format: a ViT's weights as NumPy arrays (never pickled), and the one runtime
-that runs them (``numpy_vit``, shipped to devices with the runner)."""
+"""The ``npvit`` format: a folder artifact holding a ViT's weights as NumPy arrays (never
+pickled) and its config, and the one runtime that runs it (``numpy_vit``, shipped to devices
+with the runner)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,9 +15,9 @@ from exporters.base import ExportedFile, Exporter, ExportRequest
 from . import npvit_backend
 
 
-class NpzExporter(Exporter):
-    name = "npz"
-    suffix = ".npz"
+class NpvitExporter(Exporter):
+    name = "npvit"
+    suffix = ".npvit"  # a folder: weights.npz + config.json
     source_format = "pytorch"
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     requires: ClassVar[tuple[str, ...]] = ("numpy",)
@@ -24,15 +26,15 @@ class NpzExporter(Exporter):
     runtime_backends: ClassVar[dict[str, str]] = {npvit_backend.NAME: npvit_backend.__name__}
 
     def export(self, model, request: ExportRequest) -> list[ExportedFile]:
+        folder = Path(request.out_dir) / f"{request.stem}{self.suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
         arrays = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-        arrays["meta.num_heads"] = np.array([blk.attn.num_heads for blk in model.blocks])
-        arrays["meta.patch_size"] = np.array([model.patch_embed.patch_size[0]])
-        arrays["meta.input_shape"] = np.array(request.input_shape)
-        out = Path(request.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{request.stem}{self.suffix}"
-        np.savez(path, **arrays)
-        return [ExportedFile(path=path, precision="fp32", input_name="x", output_name="logits")]
+        np.savez(folder / npvit_backend.WEIGHTS, **arrays)
+        config = {"num_heads": [blk.attn.num_heads for blk in model.blocks],
+                  "patch_size": model.patch_embed.patch_size[0],
+                  "input_shape": list(request.input_shape)}
+        (folder / npvit_backend.CONFIG).write_text(json.dumps(config))
+        return [ExportedFile(path=folder, precision="fp32", input_name="x", output_name="logits")]
 
     def load_runner(self, exported: ExportedFile, threads: int | None = None):
         forward = npvit_backend.load(exported.path)
