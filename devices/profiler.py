@@ -1,6 +1,8 @@
-"""A device kind's profiler strategy: how the plans of a profile are measured on it.
+"""A device kind's profiler strategy: how the device is probed and the plans of a profile are
+measured on it.
 
-The default is the Python runner (``devices/runner``), which times every plan the host planned
+The default is the Python runner (``devices/runner``; ``probe`` and ``runner_command`` run it
+with the device's Python), which times every plan the host planned
 (:func:`edge_vit.profiling.plan_runs`). A kind whose board has a native tool subclasses it:
 ``refine`` adds, drops or reorders plans before anything is copied (a plan with
 ``options["native"]`` is then measured by ``measure_native``, one round at a time, in its
@@ -28,6 +30,28 @@ class Profiler:
 
     def __init__(self, device):
         self.device = device
+
+    def runner_command(self, *args: str) -> list[str]:
+        """argv that runs the deployed runner on the device (its Python and work folder)."""
+        from devices.shipping import REMOTE_RUNNER
+
+        return [self.device.python, f"{self.device.workdir}/{REMOTE_RUNNER}", *args]
+
+    def probe(self) -> dict:
+        """What the device has: the runner's ``probe`` JSON (environment, runtimes and their
+        versions, install hints, format -> runtimes). A board without Python overrides this
+        with what its own tool says."""
+        from devices.shipping import runner_files
+        from edge_vit.profiling import parse_runner_output
+        from exporters.base import shipped_backends
+
+        d = self.device
+        d.push(runner_files(shipped_backends()))
+        cmd = d.run(self.runner_command("probe"), timeout=60)
+        if cmd.returncode != 0:
+            raise DeviceError(f"probe failed on {d.name} (exit {cmd.returncode}): "
+                              f"{cmd.stderr.strip()[-300:]}")
+        return parse_runner_output(cmd.stdout)
 
     def refine(self, plans: list[RunPlan], notes: list[str], settings: ProfileSettings,
                available: dict) -> tuple[list[RunPlan], list[str]]:

@@ -67,8 +67,3 @@ def runner_files(backends: dict[str, str] | None = None) -> list[tuple[Path, str
     for runtime, module in sorted((backends or {}).items()):
         files.append((backend_file(module), f"{SHIPPED_PREFIX}{runtime}.py"))
     return files
-
-
-def runner_command(device, *args: str) -> list[str]:
-    """argv that runs the runner on ``device`` (deployed by :func:`runner_files`)."""
-    return [device.python, f"{device.workdir}/{REMOTE_RUNNER}", *args]

@@ -23,7 +23,7 @@ from devices.parsers import (
 from devices.parsers.tegrastats import TegrastatsSample, parse_tegrastats_line
 from devices.profiler import Profiler
 from devices.runner.stats import NOISY_CV, NOISY_TAIL_RATIO
-from devices.shipping import runner_command, runner_files
+from devices.shipping import runner_files
 from edge_vit import results as rs
 from edge_vit.errors import DeviceError
 from edge_vit.profiling import (
@@ -89,7 +89,7 @@ class TrtexecProfiler(Profiler):
         explicit = (extra.get("trtexec_path"), extra.get("tegrastats_path"))
         if explicit not in self._tools:
             self.device.push(runner_files())
-            argv = runner_command(self.device, "trtexec", "--which")
+            argv = self.runner_command("trtexec", "--which")
             argv += ["--trtexec", explicit[0]] if explicit[0] else []
             argv += ["--tegrastats", explicit[1]] if explicit[1] else []
             cmd = self.device.run(argv, timeout=60)
@@ -168,7 +168,7 @@ class TrtexecProfiler(Profiler):
         e, precision, opts = plan.entry, plan.options["run_precision"], trtexec_options(settings)
         wd, model_id = self.device.workdir, e.manifest.model.id
         onnx = e.main
-        argv = [*runner_command(self.device, "trtexec"),
+        argv = [*self.runner_command("trtexec"),
                 "--onnx", f"{wd}/{e.remote_path(onnx)}", "--precision", precision,
                 "--engine", f"{wd}/engines/{model_id}/{onnx.stem}.{precision}.engine",
                 "--warmup-ms", str(opts["warmup_ms"]), "--duration-s", str(opts["duration_s"]),

@@ -361,13 +361,9 @@ def runner_error(data: dict, cmd) -> tuple[str, str]:
 
 
 def probe(device) -> dict:
-    """Copy the runner and ask the device what it has."""
-    device.push(shipping.runner_files(shipped_backends()))
-    cmd = device.run(shipping.runner_command(device, "probe"), timeout=60)
-    if cmd.returncode != 0:
-        raise DeviceError(f"probe failed on {device.name} (exit {cmd.returncode}): "
-                          f"{cmd.stderr.strip()[-300:]}")
-    data = parse_runner_output(cmd.stdout)
+    """Ask the device what it has (its profiler strategy: the runner's probe by default),
+    with the board's own state."""
+    data = device.profiler.probe()
     runtimes = data.get("runtimes", {})
     data["runtimes"] = {k: v for k, v in runtimes.items()}
     check = device.board_check()  # rpi: get_throttled and temperature; jetson: power mode

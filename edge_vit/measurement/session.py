@@ -212,10 +212,8 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
             pending = [u for u in rest if u is not culprit]
 
     def _argv(self, units: list[Unit], r: int, environment: bool) -> list[str]:
-        from devices.shipping import runner_command
-
         d, s = self.device, self.settings
-        argv = [*runner_command(d, "measure"),
+        argv = [*d.profiler.runner_command("measure"),
                 "--plan", f"{d.workdir}/{self.remote_plan}",
                 "--units", ",".join(f"{u.index}:{u.iterations}" for u in units),
                 "--round", str(r), "--lock", f"{d.workdir}/.profile.lock",
