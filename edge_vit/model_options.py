@@ -5,6 +5,7 @@ sweep all need before they do anything else, and nothing format-specific."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,15 @@ class ModelOptions:
     prune: str | None = None  # "heads=0.34,mlp=0.5" or a plan file path
     criterion: str | None = None  # importance criterion override
     round_to: int | None = None
-    # images for data-driven importance (and, in export, int8 calibration): how many, taken
+    # images for data-driven importance (and, in export, int8 calibration), taken
     # class-balanced in a fixed order
     calib_dir: Path | None = None
-    calib_size: int = 32
+    calib_size: int = 32  # how many calibrate int8 (export)
+    importance_size: int = 256  # how many score a data-driven pruning criterion
+    # the labels a criterion scores against: "auto" (the folders' labels when they are ImageNet
+    # synsets of a 1000-class model, or one folder per class of the model), "imagenet",
+    # "folders", or "none" (the model's own predictions)
+    calib_labels: str = "auto"
     seed: int = 0
 
 
@@ -85,16 +91,69 @@ def load_source_model(opts: ModelOptions):
     from .pruning import prune_model, validate_plan
 
     warnings = validate_plan(plan, model)
-    calib = None
+    calib, record = None, None
     if plan.criterion != "magnitude":
         if not opts.calib_dir:
             raise UsageError(f"The '{plan.criterion}' criterion needs calibration images: "
                              "pass --calib DIR.")
-        cfg = data_config(model, model_input_size(model))
-        images = load_images(list_images(opts.calib_dir, opts.calib_size), cfg)
-        calib = list(images.split(8))
+        calib, record = importance_batches(model, opts)
     pruned, spec, more = prune_model(model, plan, calib=calib, source=source)
+    if record is not None:
+        spec.importance_data = record
     return pruned, source, spec, warnings + list(more)
+
+
+LABEL_CHOICES = ("auto", "imagenet", "folders", "none")
+_SYNSET = re.compile(r"^n\d{8}$")
+
+
+def calib_label_space(folder: Path, num_classes: int | None, wanted: str = "auto") -> str | None:
+    """Which labels the importance images carry: ``wanted``, or for ``auto`` ImageNet's when
+    every class folder is a synset and the model has 1000 classes, the folders' own numbering
+    when there is one folder per class of the model, else None (no labels)."""
+    if wanted not in LABEL_CHOICES:
+        raise UsageError(f"--calib-labels must be one of {', '.join(LABEL_CHOICES)}, "
+                         f"not {wanted!r}.")
+    if wanted != "auto":
+        return None if wanted == "none" else wanted
+    folders = sorted(p.name for p in Path(folder).iterdir() if p.is_dir()) \
+        if Path(folder).is_dir() else []
+    if folders and all(_SYNSET.match(f) for f in folders) and num_classes == 1000:
+        return "imagenet"
+    if folders and len(folders) == num_classes:
+        return "folders"
+    return None
+
+
+def importance_batches(model, opts: ModelOptions) -> tuple[list, dict]:
+    """The images a data-driven criterion scores on — with their labels when the folder has
+    them (the loss is then the true one, not agreement with the model's own guesses) — in
+    batches of 8, and what was used (recorded in the pruning spec)."""
+    import torch
+
+    from .data.archive import resolve_data_root
+
+    folder = Path(opts.calib_dir)
+    if folder.is_file():
+        folder = resolve_data_root(folder)
+    cfg = data_config(model, model_input_size(model))
+    labels = calib_label_space(folder, getattr(model, "num_classes", None), opts.calib_labels)
+    record = {"folder": str(folder), "requested": opts.importance_size,
+              "selection": "class-balanced, sorted (first per class in turn)"}
+    if labels is None:
+        images = load_images(list_images(folder, opts.importance_size), cfg)
+        record.update(images=len(images), labels="none: the model's own predictions")
+        return list(images.split(8)), record
+    from .data.datasets import load_dataset
+    from .data.preprocess import prepare
+
+    data = load_dataset(folder, labels=labels, limit=opts.importance_size, seed=opts.seed)
+    prepared = prepare(data, cfg)
+    x = torch.from_numpy(prepared.batch(0, len(prepared)))
+    y = torch.from_numpy(prepared.labels.astype("int64"))
+    record.update(images=len(prepared), labels=data.label_space,
+                  fingerprint=data.ref(prepared.images).fingerprint)
+    return list(zip(x.split(8), y.split(8), strict=True)), record
 
 
 def default_model_id(name: str, spec, model_kwargs: dict | None = None) -> str:

@@ -150,11 +150,21 @@ calib_option = click.option(
          "its images not used for calibration are parity inputs).")
 calib_size_option = click.option(
     "--calib-size", type=click.IntRange(min=1), default=32, show_default=True,
-    help="How many --calib images (a fixed class-balanced subset) are used.")
+    help="How many --calib images (a fixed class-balanced subset) calibrate int8.")
+importance_size_option = click.option(
+    "--importance-size", type=click.IntRange(min=1), default=256, show_default=True,
+    help="How many --calib images (class-balanced) a data-driven criterion scores on.")
+calib_labels_option = click.option(
+    "--calib-labels", type=click.Choice(["auto", "imagenet", "folders", "none"]),
+    default="auto", show_default=True,
+    help="Labels a data-driven criterion scores against. auto: ImageNet's for synset folders "
+         "and a 1000-class model, the folders' own for one folder per class of the model, "
+         "else none (the model's own predictions).")
 
 
 def pruning_options(fn):
-    for opt in (calib_size_option, calib_option, round_to_option, criterion_option):
+    for opt in (calib_labels_option, importance_size_option, calib_size_option, calib_option,
+                round_to_option, criterion_option):
         fn = opt(fn)
     return fn
 

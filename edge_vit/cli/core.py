@@ -60,9 +60,9 @@ from .app import (
 @click.option("--max-drop", type=float, help="OpenVINO int8: NNCF keeps layers in fp32 until "
               "top-1 on --val-data drops by at most this many points.")
 def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
-           calib_dir, calib_size, formats, precisions, opset, int8_weight_bits, batch,
-           dynamic_batch, tflite_layout, out_root, model_id, parity_inputs, parity_images,
-           val_dir, val_labels, val_size, max_drop):
+           calib_dir, calib_size, importance_size, calib_labels, formats, precisions, opset,
+           int8_weight_bits, batch, dynamic_batch, tflite_layout, out_root, model_id,
+           parity_inputs, parity_images, val_dir, val_labels, val_size, max_drop):
     """Export MODEL (a timm name or a pruned-model folder; default deit_tiny_patch16_224)
     to checked ONNX, OpenVINO IR and TFLite artifacts under artifacts/<model-id>/."""
     from exporters.onnx_export import OnnxOptions
@@ -75,7 +75,7 @@ def export(model, pretrained, checkpoint, model_args, seed, prune, criterion, ro
     source = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
                           model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
                           round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
-                          seed=seed)
+                          importance_size=importance_size, calib_labels=calib_labels, seed=seed)
     bits = int(int8_weight_bits)
     chosen = {"onnx": OnnxOptions(int8_weight_bits=bits),
               "openvino": OpenVinoOptions(int8_weight_bits=bits, val_dir=val_dir,
@@ -185,7 +185,7 @@ def _compact(values: list[int]) -> str:
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")
 def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
-          calib_dir, calib_size, out):
+          calib_dir, calib_size, importance_size, calib_labels, out):
     """Prune MODEL and save it as a spec + safetensors folder that `export` accepts."""
     from ..complexity import count_macs, model_input_size
     from ..model_options import ModelOptions, default_model_id, load_source_model
@@ -194,7 +194,8 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, rou
 
     opts = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
                         model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
-                        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size, seed=seed)
+                        round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
+                        importance_size=importance_size, calib_labels=calib_labels, seed=seed)
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")

@@ -59,6 +59,8 @@ class PruneSpec:
     criterion: str = "magnitude"
     source_weights: WeightsInfo | None = None  # provenance of the unpruned weights
     finetune: dict[str, Any] | None = None  # set by `edge-vit finetune`: teacher, epochs, top-1
+    # the images a data-driven criterion scored on: folder, count, labels used, fingerprint
+    importance_data: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def structure(self) -> dict[str, Any]:
