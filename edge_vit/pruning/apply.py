@@ -97,6 +97,10 @@ def plan_spec(model: nn.Module, plan: PruningPlan, calib: Calibration | None = N
             warnings.append("Calibration images are not used by the magnitude criterion.")
         scores = compute_importance(model, plan.criterion, calib)
     dropped = _dropped(targets, scores)
+    if plan.allocate == "global" and scores is not None:
+        from .allocate import allocate_global
+
+        allocate_global(plan, targets, scores, dropped)  # the spec's blocks show the result
     spec = PruneSpec(
         arch=src.name, model_kwargs=dict(src.model_kwargs), original_depth=len(layout),
         blocks=[_block_spec(info, targets, scores) for info in layout

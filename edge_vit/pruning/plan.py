@@ -5,7 +5,8 @@ CLI form (:func:`parse_plan`)::
     heads=0.34,mlp=0.5,depth=0.25
 
 Comma-separated ``key=value`` pairs, any subset of ``heads``, ``mlp``, ``depth`` (uniform
-ratios), plus optionally ``round_to=8`` and ``criterion=taylor``.
+ratios), plus optionally ``round_to=8``, ``criterion=taylor`` and ``allocate=global``.
+``global=0.5`` is short for ``heads=0.5,mlp=0.5,allocate=global``.
 
 Plan file (:func:`load_plan_file`), JSON (``.json``) or YAML (anything else)::
 
@@ -36,6 +37,14 @@ Every key is optional. Meaning of each value:
 * ``criterion``: how units are ranked when the plan says how many but not which:
   ``magnitude`` (weights only, the default), ``taylor`` or ``activation`` (need calibration
   images).
+* ``allocate``: ``uniform`` (the default: every block loses the same share of its heads and
+  MLP channels) or ``global``: the ``heads`` / ``mlp`` ratios apply to the model's heads and
+  channels as a whole (the same count, hence the same MACs, as uniform, up to rounding), and
+  which ones go is decided across blocks by importance, as Torch-Pruning's global /
+  isomorphic pruning does. Each block's scores are divided by their mean first, so that
+  blocks compete on how unequal their own units are, not on their scale; every block keeps at
+  least one head and ``round_to`` channels; MLP widths are rounded per block. Blocks with a
+  per-block override keep it and take no part.
 
 Checking a plan against a model (block indices, counts) is done by ``validate_plan``.
 """
@@ -53,7 +62,8 @@ from ..errors import PruningPlanError
 CRITERIA = ("magnitude", "taylor", "activation")
 DATA_DRIVEN = ("taylor", "activation")
 _RATIO_KEYS = ("heads", "mlp", "depth")
-_CLI_KEYS = (*_RATIO_KEYS, "round_to", "criterion")
+ALLOCATIONS = ("uniform", "global")
+_CLI_KEYS = (*_RATIO_KEYS, "round_to", "criterion", "allocate", "global")
 _FILE_KEYS = (*_CLI_KEYS, "drop_blocks", "blocks")
 _BLOCK_KEYS = ("heads", "mlp", "keep_heads", "keep_mlp")
 
@@ -134,10 +144,14 @@ class PruningPlan:
     drop_blocks: list[int] = field(default_factory=list)
     round_to: int = 8
     criterion: str = "magnitude"
+    allocate: str = "uniform"
 
     def __post_init__(self) -> None:
         for key in _RATIO_KEYS:
             setattr(self, key, _ratio(getattr(self, key), key))
+        if self.allocate not in ALLOCATIONS:
+            raise PruningPlanError(
+                f"Unknown allocate {self.allocate!r}; choose one of {', '.join(ALLOCATIONS)}.")
         if isinstance(self.round_to, bool) or not isinstance(self.round_to, int) \
                 or self.round_to < 1:
             raise PruningPlanError(f"round_to must be an integer >= 1, got {self.round_to!r}.")
@@ -174,7 +188,7 @@ def parse_plan(text: str) -> PruningPlan:
                                    hint=f"Known keys: {', '.join(_CLI_KEYS)}.")
         if key in values:
             raise PruningPlanError(f"Plan key '{key}' is given twice in '{text}'.")
-        if key == "criterion":
+        if key in ("criterion", "allocate"):
             values[key] = raw
             continue
         try:
@@ -182,7 +196,20 @@ def parse_plan(text: str) -> PruningPlan:
         except ValueError:
             raise PruningPlanError(f"{key}={raw!r} is not a number (in plan '{text}').") \
                 from None
-    return PruningPlan(**values)
+    return PruningPlan(**_expand_global(values, f"plan '{text}'"))
+
+
+def _expand_global(values: dict[str, Any], origin: str) -> dict[str, Any]:
+    """``global=r``: heads=r, mlp=r, allocated across blocks by importance."""
+    if "global" not in values:
+        return values
+    values = dict(values)
+    share = values.pop("global")
+    clash = sorted({"heads", "mlp", "allocate"} & set(values))
+    if clash:
+        raise PruningPlanError(f"global={share} sets heads, mlp and allocate; do not also give "
+                               f"{', '.join(clash)} (in {origin}).")
+    return {**values, "heads": share, "mlp": share, "allocate": "global"}
 
 
 def plan_from_mapping(data: Any, origin: str = "plan") -> PruningPlan:
@@ -214,7 +241,7 @@ def plan_from_mapping(data: Any, origin: str = "plan") -> PruningPlan:
                                    hint=f"Known block keys: {', '.join(_BLOCK_KEYS)}.")
         blocks.append(BlockPlan(index=index, **entry))
     top = {k: v for k, v in data.items() if k in _CLI_KEYS or k == "drop_blocks"}
-    return PruningPlan(blocks=blocks, **top)
+    return PruningPlan(blocks=blocks, **_expand_global(top, origin))
 
 
 def load_plan_file(path: str | Path) -> PruningPlan:
