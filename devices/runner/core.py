@@ -73,16 +73,20 @@ def _read_number(path, scale=1.0):
         return None
 
 
-def _run_tool(argv, timeout=TOOL_TIMEOUT_S):
-    """Output of a native tool, or None when it is absent, fails or hangs (best effort)."""
+def _run_tool(argv, timeout=TOOL_TIMEOUT_S, any_exit=False):
+    """Output (stdout+stderr, stripped) of a native tool, or None when it is absent or hangs,
+    or (best effort) exits non-zero. ``any_exit``: keep the output whatever the exit status
+    (``nvpmodel -q`` without sudo prints the mode, then errors), None when it is empty."""
     if shutil.which(argv[0]) is None:
         return None
     try:
         done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=timeout, text=True)
+                              stdin=subprocess.DEVNULL, timeout=timeout, text=True)
     except (OSError, subprocess.SubprocessError) as exc:
         log.debug("%s failed: %s", argv[0], exc)
         return None
+    if any_exit:
+        return done.stdout.strip() or None
     return done.stdout.strip() if done.returncode == 0 else None
 
 
@@ -101,21 +105,6 @@ def find_tool(explicit, name, fallback=None):
     if found:
         return found
     return fallback if runnable(fallback) else None
-
-
-def _tool_text(argv, timeout=TOOL_TIMEOUT_S):
-    """stdout+stderr of a tool even when it exits non-zero (``nvpmodel -q`` without sudo
-    prints the mode, then errors); None when it is absent, hangs or prints nothing."""
-    if shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout,
-                              text=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("%s failed: %s", argv[0], exc)
-        return None
-    return done.stdout.strip() or None
 
 
 
@@ -160,6 +149,18 @@ _WHERE_LINE = re.compile(r"^(Exception from |Check '.*' failed at |\[ ?[A-Z_]+ ?
                          r"|[\w/.-]+\.(cpp|cc|h|hpp):\d+)")
 LOAD_HINT = ("The file may be truncated or corrupt, or made for another version of the "
              "runtime: copy it again or re-export it (edge-vit export).")
+
+
+@contextlib.contextmanager
+def inference_errors(runtime):
+    """A runtime's own exception while inferring, as one RunnerError that names it."""
+    try:
+        yield
+    except RunnerError:
+        raise
+    except Exception as exc:
+        raise RunnerError("inference failed with %s: %s: %s"
+                          % (runtime, type(exc).__name__, exc)) from None
 
 
 def runtime_reason(exc):

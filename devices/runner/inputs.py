@@ -1,8 +1,39 @@
-"""The input a timed model gets: its concrete shape, layout and a seeded (or given) array."""
+"""The input a timed model gets: its concrete shape, layout and a seeded (or given) array; and
+loading a model with its input ready, as ``profile`` and ``measure`` both time it."""
 
 import math
+import time
 
+from . import backends
 from .core import UsageError
+from .system import peak_rss_mb, rss_mb
+
+
+class Loaded(object):
+    """A model loaded for timing: its backend, the prepared input (``call()`` runs it once),
+    the input's shape, layout and description, the load time and the RSS around the load."""
+
+    def __init__(self, args, runtime):
+        self.baseline_rss = rss_mb()
+        t0 = time.perf_counter()
+        self.backend = backend = backends.open_backend(args, runtime)
+        self.load_seconds = time.perf_counter() - t0
+        self.after_load_rss = rss_mb()
+        self.shape = resolve_shape(backend.shape, args)
+        self.layout = guess_layout(self.shape, args.input_layout)
+        x, self.input = make_input(self.shape, self.layout, args)
+        self.feed = backend.prepare(cast_input(x, backend.dtype, backend.quant))
+
+    def call(self):
+        self.backend.run(self.feed)
+
+    def memory(self):
+        """The result's memory fields (RSS in MB before and after the load, the peak)."""
+        base, after = self.baseline_rss, self.after_load_rss
+        return {"baseline_rss_mb": base, "after_load_rss_mb": after,
+                "peak_rss_mb": peak_rss_mb(),
+                "model_added_mb": round(after - base, 2)
+                if base is not None and after is not None else None}
 
 
 def guess_layout(shape, override="auto"):

@@ -15,8 +15,9 @@ from .core import (
     _now,
     check_artifact,
     device_lock,
+    inference_errors,
 )
-from .inputs import cast_input, guess_layout, make_input, resolve_shape
+from .inputs import Loaded
 from .stats import _round
 from .system import (
     CpuWindow,
@@ -24,9 +25,7 @@ from .system import (
     collect_environment,
     cpu_freq_mhz,
     min_cpu_freq_mhz,
-    peak_rss_mb,
     reset_peak_rss,
-    rss_mb,
     set_affinity,
     temperature_c,
     throttle_verdict,
@@ -126,59 +125,39 @@ def measure_unit(index, unit, iterations, settings, verify):
            "error_type": None, "hint": None, "started": _now()}
     sys.stderr.write("%sstart %d\n" % (UNIT_MARK, index))
     sys.stderr.flush()
-    backend = None
+    loaded = None
     try:
         runtime = backends.resolve_runtime(args.format, args.runtime)
         if verify:
             check_artifact(args)
         reset_peak_rss()
-        baseline = rss_mb()
-        t0 = time.perf_counter()
-        backend = backends.open_backend(args, runtime)
-        load_seconds = time.perf_counter() - t0
-        after_load = rss_mb()
-        shape = resolve_shape(backend.shape, args)
-        layout = guess_layout(shape, args.input_layout)
-        x, desc = make_input(shape, layout, args)
-        feed = backend.prepare(cast_input(x, backend.dtype, backend.quant))
-
-        def call():
-            backend.run(feed)
-
-        try:
+        loaded = Loaded(args, runtime)
+        backend, shape = loaded.backend, loaded.shape
+        with inference_errors(runtime):
             t0 = time.perf_counter()
-            call()
+            loaded.call()
             first_ms = (time.perf_counter() - t0) * 1000.0
             warm, t_end = 0, time.perf_counter() + args.warmup_seconds
             while warm < args.warmup or time.perf_counter() < t_end:
-                call()
+                loaded.call()
                 warm += 1
             window = CpuWindow()
-            times = timed_block(call, iterations, args)
+            times = timed_block(loaded.call, iterations, args)
             cpu = window.close()
-        except RunnerError:
-            raise
-        except Exception as exc:
-            raise RunnerError("inference failed with %s: %s: %s"
-                              % (runtime, type(exc).__name__, exc)) from None
         out.update(
             runtime=runtime, runtime_version=backend.version, device=backend.device,
             providers=list(backend.providers), threads=backend.threads,
-            inference_precision=backend.precision, batch=shape[0], input=desc,
-            options=dict(backend.options, input_shape=shape, input_layout=layout),
-            notes=list(backend.notes), load_seconds=round(load_seconds, 4),
+            inference_precision=backend.precision, batch=shape[0], input=loaded.input,
+            options=dict(backend.options, input_shape=shape, input_layout=loaded.layout),
+            notes=list(backend.notes), load_seconds=round(loaded.load_seconds, 4),
             first_inference_ms=_round(first_ms), warmup_iterations=warm,
             times_ms=[round(t, 5) for t in times], cpu=cpu, cpu_freq_mhz=min_cpu_freq_mhz(),
-            temperature_c=temperature_c(),
-            memory={"baseline_rss_mb": baseline, "after_load_rss_mb": after_load,
-                    "peak_rss_mb": peak_rss_mb(),
-                    "model_added_mb": round(after_load - baseline, 2)
-                    if baseline is not None and after_load is not None else None})
+            temperature_c=temperature_c(), memory=loaded.memory())
     except RunnerError as exc:
         out.update(status="failed", error=str(exc)[:4000], error_type=exc.error_type,
                    hint=exc.hint)
     finally:
-        backend = None  # unload before the next unit: one model in memory at a time
+        backend = loaded = None  # unload before the next unit: one model in memory at a time
         gc.collect()
         out["finished"] = _now()
         sys.stderr.write("%send %d\n" % (UNIT_MARK, index))
@@ -209,10 +188,7 @@ def cmd_measure(args, partial):
     partial.update(runner_version=RUNNER_VERSION, round=args.round, pid=os.getpid(),
                    units=[], affinity=affinity(), started=_now())
     t0 = time.perf_counter()
-    try:
-        import numpy  # noqa: F401
-    except ImportError as exc:
-        raise MissingRuntime("numpy cannot be imported: %s" % exc, "pip install numpy") from None
+    backends.import_numpy()
     missing = {}
     for name in runtimes:  # imported up front: every unit's memory baseline holds them all
         try:

@@ -8,28 +8,25 @@ from . import backends
 from .core import (
     RUNNER_VERSION,
     SCHEMA_VERSION,
-    MissingRuntime,
-    RunnerError,
     UsageError,
     _now,
     check_artifact,
     device_lock,
+    inference_errors,
 )
-from .inputs import cast_input, guess_layout, make_input, resolve_shape
+from .inputs import Loaded
 from .stats import _round, bootstrap_resamples, latency_stats
 from .system import (
+    HOT_C,
     ClockSampler,
     affinity,
     collect_environment,
-    peak_rss_mb,
-    rss_mb,
     set_affinity,
     throttle_verdict,
     vcgencmd_throttled,
 )
 
 FREQ_DROP = 0.85  # cur < 85 % of max during the loop: clocks were pulled down
-HOT_C = 80.0  # Raspberry Pi firmware starts soft throttling around here
 SAMPLE_EVERY_S = 1.0
 
 
@@ -83,10 +80,7 @@ def cmd_profile(args, partial):
     settings["runtime"] = runtime = backends.resolve_runtime(args.format, args.runtime)
     check_artifact(args)
     t0 = time.perf_counter()
-    try:  # numpy too: loaded before the RSS baseline so that it does not count as model
-        import numpy  # noqa: F401
-    except ImportError as exc:
-        raise MissingRuntime("numpy cannot be imported: %s" % exc, "pip install numpy") from None
+    backends.import_numpy()
     backends.import_runtime(runtime)
     settings["options"]["import_seconds"] = round(time.perf_counter() - t0, 3)
     notes = partial.setdefault("notes", [])
@@ -98,38 +92,22 @@ def cmd_profile(args, partial):
         env = collect_environment()
         partial["environment"] = env
         throttle_before = vcgencmd_throttled()
-        baseline = rss_mb()
-
-        t0 = time.perf_counter()
-        backend = backends.open_backend(args, runtime)
-        load_seconds = time.perf_counter() - t0
-        after_load = rss_mb()
-        shape = resolve_shape(backend.shape, args)
-        layout = guess_layout(shape, args.input_layout)
-        x, desc = make_input(shape, layout, args)
-        feed = backend.prepare(cast_input(x, backend.dtype, backend.quant))
+        loaded = Loaded(args, runtime)
+        backend, shape = loaded.backend, loaded.shape
         settings.update(runtime_version=backend.version, device=backend.device,
                         providers=list(backend.providers), threads=backend.threads,
-                        batch=shape[0], input=desc, inference_precision=backend.precision)
+                        batch=shape[0], input=loaded.input,
+                        inference_precision=backend.precision)
         settings["options"].update(backend.options)
-        settings["options"].update(input_shape=shape, input_layout=layout)
-
-        def call():
-            backend.run(feed)
-
-        try:
+        settings["options"].update(input_shape=shape, input_layout=loaded.layout)
+        with inference_errors(runtime):
             t0 = time.perf_counter()
-            call()
+            loaded.call()
             first_ms = (time.perf_counter() - t0) * 1000.0
             for _ in range(args.warmup):
-                call()
+                loaded.call()
             sampler = ClockSampler()
-            times, total = timed_loop(call, args, sampler)
-        except RunnerError:
-            raise
-        except Exception as exc:
-            raise RunnerError("inference failed with %s: %s: %s"
-                              % (runtime, type(exc).__name__, exc)) from None
+            times, total = timed_loop(loaded.call, args, sampler)
         throttled, detail = throttle_verdict(throttle_before, vcgencmd_throttled())
         partial["finished"] = _now()
 
@@ -137,13 +115,9 @@ def cmd_profile(args, partial):
     settings["options"]["bootstrap_resamples"] = bootstrap_resamples(len(times))
     notes.extend(backend.notes + run_notes(args, env, sampler, len(times), backend))
     partial.update(
-        status="ok", load_seconds=round(load_seconds, 4), first_inference_ms=_round(first_ms),
-        latency=stats,
-        memory={"baseline_rss_mb": baseline, "after_load_rss_mb": after_load,
-                "peak_rss_mb": peak_rss_mb(),
-                "model_added_mb": round(after_load - baseline, 2)
-                if baseline is not None and after_load is not None else None,
-                "gpu_mb": None},
+        status="ok", load_seconds=round(loaded.load_seconds, 4),
+        first_inference_ms=_round(first_ms), latency=stats,
+        memory=dict(loaded.memory(), gpu_mb=None),
         throttled=throttled, throttle_detail=detail)
     return profile_result(partial)
 

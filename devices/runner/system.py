@@ -13,6 +13,7 @@ import time
 from . import backends
 from .core import UsageError, _read, _read_number, _run_tool
 
+HOT_C = 80.0  # Raspberry Pi firmware starts soft throttling around here
 CPU_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16",
              "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "asimdhp",
              "asimddp", "fphp", "i8mm", "bf16", "sve")

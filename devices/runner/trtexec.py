@@ -5,21 +5,19 @@ import collections
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
 
 from .core import (
     RUNNER_VERSION,
-    TOOL_TIMEOUT_S,
     ArtifactError,
     MissingRuntime,
     UsageError,
     _now,
+    _run_tool,
     device_lock,
     find_tool,
-    log,
     sha256_file,
 )
 from .system import collect_environment
@@ -91,21 +89,6 @@ class _LineCollector(threading.Thread):
 
 
 
-def _tool_text(argv, timeout=TOOL_TIMEOUT_S):
-    """stdout+stderr of a tool even when it exits non-zero (``nvpmodel -q`` without sudo
-    prints the mode, then errors); None when it is absent, hangs or prints nothing."""
-    if shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout,
-                              text=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("%s failed: %s", argv[0], exc)
-        return None
-    return done.stdout.strip() or None
-
-
 def jetson_board_facts(env):
     """nvpmodel / jetson_clocks output for the environment's board facts, also where the
     board is not recognised as a Jetson (a container without /etc/nv_tegra_release)."""
@@ -113,7 +96,7 @@ def jetson_board_facts(env):
     for key, argv in (("nvpmodel", ["nvpmodel", "-q"]), ("jetson_clocks", ["jetson_clocks",
                                                                             "--show"])):
         if board.get(key) is None:
-            text = _tool_text(argv)
+            text = _run_tool(argv, any_exit=True)
             if text is not None:
                 board[key] = text
     return env

@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from devices.runner.system import HOT_C
+
 from .. import results as rs
 from ..artifact_id import safe_name
 from ..errors import DeviceError
@@ -72,7 +74,6 @@ ROUND_FILE = "round-{:04d}.json"
 PLAN_FILE = "plan.json"
 SESSION_FILE = "session.json"
 MAX_ITERATIONS = 100_000
-HOT_C = 80.0
 
 
 class MeasurementSession(QualityRules, StoppingRule, SessionResults):

@@ -105,6 +105,15 @@ def import_runtime(name):
                              install_hint(name)) from None
 
 
+def import_numpy():
+    """numpy, which every runtime's input needs (imported before any memory baseline, so it
+    does not count as the model's)."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError as exc:
+        raise MissingRuntime("numpy cannot be imported: %s" % exc, "pip install numpy") from None
+
+
 def open_backend(args, runtime):
     try:
         opened = load(runtime).open_model(args)
