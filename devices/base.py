@@ -26,6 +26,7 @@ from devices.config import DeviceConfig
 from devices.profiler import Profiler
 from edge_vit.errors import DeviceCommandError, DeviceError, MissingRuntimeError, UsageError
 from edge_vit.files import file_sha256 as sha256_file
+from edge_vit.plugins import entry_points
 
 # kind -> "module:Class"
 DEVICE_KINDS: dict[str, str] = {
@@ -245,11 +246,7 @@ class Device:
 
 
 def _entry_point_kinds() -> dict[str, str]:
-    try:
-        eps = importlib.metadata.entry_points(group="edge_vit.devices")
-    except TypeError:  # pragma: no cover - Python < 3.10
-        return {}
-    return {ep.name: ep.value for ep in eps}
+    return entry_points("edge_vit.devices")
 
 
 def available_kinds() -> list[str]:

@@ -15,13 +15,13 @@ import io
 import zipfile
 from pathlib import Path
 
+from devices.runner.backends import SHIPPED_PREFIX  # where the runner looks for them
 from edge_vit.errors import UsageError
 from edge_vit.files import cache_root, write_bytes_atomic
 
 RUNNER_SOURCE = Path(__file__).resolve().parent / "runner"
 REMOTE_RUNNER = "edge_vit_runner.pyz"
 ZIP_PACKAGE = "edge_vit_runner"  # the runner's package name inside the zipapp
-SHIPPED_PREFIX = "edge_vit_backend_"  # devices/runner/backends: SHIPPED_PREFIX
 _MAIN = f"import sys\n\nfrom {ZIP_PACKAGE}.cli import main\n\nsys.exit(main())\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -26,7 +26,7 @@ def components() -> list[tuple[str, str, str]]:
                                               for m, p, r in MODEL_COMPONENTS}
 
     def add(module: str, purpose: str, install: str) -> None:
-        purposes, first = rows.setdefault(module, ([], install))
+        purposes, _ = rows.setdefault(module, ([], install))
         if purpose not in purposes:
             purposes.append(purpose)
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge_vit.errors import ArtifactLoadError, EdgeVitError, MissingRuntimeError, UsageError
+from edge_vit.plugins import entry_points
 
 # name -> "module:Class"; order is the export order (later formats chain from earlier ones).
 REGISTRY: dict[str, str] = {
@@ -195,11 +196,7 @@ def package_version(module: str) -> str:
 
 
 def _entry_point_formats() -> dict[str, str]:
-    try:
-        eps = importlib.metadata.entry_points(group="edge_vit.exporters")
-    except TypeError:  # pragma: no cover - Python < 3.10
-        return {}
-    return {ep.name: ep.value for ep in eps}
+    return entry_points("edge_vit.exporters")
 
 
 def available_formats() -> list[str]:
