@@ -62,6 +62,12 @@ class Profiler:
         raise DeviceError(f"{self.device.name}: {self.name} profiles have no native plans "
                           f"({plan.label})")
 
+    def measure_layers(self, plan: RunPlan, settings: ProfileSettings, layers) -> list[dict]:
+        """A native plan's per-op records, one per round, as the runner's ``layers`` gives
+        them (the runner's plans are profiled by :mod:`edge_vit.layers.run` itself)."""
+        raise DeviceError(f"{self.device.name}: {self.name} has no per-layer profile of "
+                          f"native plans ({plan.label})")
+
 
 class PreferredOrder(Profiler):
     """The runner, with the plans of the device's preferred runtimes first (stable: artifacts

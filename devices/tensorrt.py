@@ -163,6 +163,39 @@ class TrtexecProfiler(Profiler):
             return failed_result(plan, self.device, *runner_error(data, cmd))
         return trtexec_result(data, plan, self.device.name, self.device.kind, opts)
 
+    def measure_layers(self, plan: RunPlan, settings: ProfileSettings, layers) -> list[dict]:
+        """trtexec's own layer profile of the engine the session built (``--dumpProfile
+        --separateProfileRun --exportProfile``), once per round: per layer its median over
+        trtexec's profiled iterations. TensorRT names fused layers ``a + b`` and Myelin
+        regions ``{ForeignNode[first...last]}``; their times cannot be split further."""
+        opts = trtexec_options(settings)
+        e, precision = plan.entry, plan.options["run_precision"]
+        export = f"{self.device.workdir}/engines/{e.manifest.model.id}/{e.main.stem}." \
+                 f"{precision}.layers.json"
+        rounds = []
+        for r in range(layers.rounds):
+            argv = self.trtexec_argv(plan, settings, reuse_engine=True) + [
+                "--layer-profile", export]
+            cmd = self.device.run(argv, timeout=opts["timeout_s"] + 60.0)
+            try:
+                data = parse_runner_output(cmd.stdout)
+            except DeviceError as exc:
+                raise DeviceError(no_json_error(exc, cmd)) from None
+            if data.get("status") != "ok":
+                raise DeviceError(runner_error(data, cmd)[0])
+            prof = data.get("layer_profile") or {}
+            if not prof.get("layers"):
+                raise DeviceError("trtexec printed no layer profile (--dumpProfile)")
+            ops = prof["layers"]
+            rounds.append({"status": "ok", "round": r, "ops": ops, "fused": {},
+                           "runs": prof.get("count") or 0, "wall_ms": None,
+                           "ops_sum_ms": round(sum(o["ms"] for o in ops), 5),
+                           "inference_precision": precision, "source": "trtexec",
+                           "notes": [f"trtexec {prof.get('source')}: per layer the median "
+                                     f"over {prof.get('count') or '?'} profiled iterations"],
+                           "started": data.get("started"), "finished": data.get("finished")})
+        return rounds
+
     def trtexec_argv(self, plan: RunPlan, settings: ProfileSettings,
                      reuse_engine: bool = False) -> list[str]:
         e, precision, opts = plan.entry, plan.options["run_precision"], trtexec_options(settings)

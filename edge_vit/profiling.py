@@ -276,11 +276,7 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
     from .measurement.session import MeasurementSession
 
     say = progress or log.info
-    if available is None:
-        available = probe(device)["runtimes"]
-    plans, notes = plan_runs(entries, available, settings)
-    # the device kind's own runs (devices.profiler)
-    plans, notes = device.profiler.refine(plans, notes, settings, available)
+    plans, notes = device_plans(device, entries, settings, available)
     for n in notes:
         say(f"note: {n}")
     out: list[rs.ProfileResult] = []
@@ -313,6 +309,17 @@ def profile(device, entries: list[ArtifactEntry], settings: ProfileSettings,
         deploy(device, [p.entry for p in pending if p.entry is not None])
         out += MeasurementSession(device, pending, settings, results_dir, say).run()
     return out
+
+
+def device_plans(device, entries: list[ArtifactEntry], settings: ProfileSettings,
+                 available: dict[str, str | None] | None = None
+                 ) -> tuple[list[RunPlan], list[str]]:
+    """The plans of a profile on ``device``: every (artifact, runtime) its runtimes can run,
+    refined by the device kind's profiler (its own runs, devices.profiler)."""
+    if available is None:
+        available = probe(device)["runtimes"]
+    plans, notes = plan_runs(entries, available, settings)
+    return device.profiler.refine(plans, notes, settings, available)
 
 
 def _broken_files(plan: RunPlan, checked: dict[Path, str | None]) -> str | None:

@@ -9,6 +9,7 @@ import sys
 
 from . import backends
 from .core import EXIT_FAILED, RUNNER_VERSION, Interrupted, RunnerError, UsageError, _now, log
+from .layers import cmd_layers
 from .measure import cmd_measure
 from .probe import cmd_probe, probe_runtime
 from .profile import cmd_profile, profile_result
@@ -36,7 +37,7 @@ def build_parser():
     parser = _Parser(prog="edge_vit_runner", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command",
-                                metavar="{probe,versions,profile,measure,trtexec}")
+                                metavar="{probe,versions,profile,measure,layers,trtexec}")
     sub.required = True
     probe = sub.add_parser("probe", help="environment and importable runtimes")
     probe.add_argument("--timeout", type=float, default=120.0, help="per-runtime import limit")
@@ -87,6 +88,19 @@ def build_parser():
     m.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
     m.add_argument("--lock-timeout", type=float, default=600.0)
 
+    lay = sub.add_parser("layers", help="per-op times of the listed units of a plan, each "
+                                        "loaded with its runtime's op profiler on")
+    lay.add_argument("--plan", required=True, help="session plan JSON (units and settings)")
+    lay.add_argument("--units", required=True,
+                     help="INDEX:ITERATIONS,... in order (ITERATIONS 0: --iterations)")
+    lay.add_argument("--iterations", type=_at_least(int, 0), default=30,
+                     help="profiled runs per unit after its warm-up")
+    lay.add_argument("--round", type=int, default=0)
+    lay.add_argument("--environment", action="store_true", help="full environment facts")
+    lay.add_argument("--pin", help="CPU affinity, e.g. 0,1 or 2-3")
+    lay.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
+    lay.add_argument("--lock-timeout", type=float, default=600.0)
+
     t = sub.add_parser("trtexec", help="build and time a TensorRT engine with trtexec "
                                        "(tegrastats samples power meanwhile)")
     t.add_argument("--onnx", help="the ONNX model to build the engine from")
@@ -110,6 +124,8 @@ def build_parser():
     t.add_argument("--lock-timeout", type=float, default=600.0)
     t.add_argument("--reuse-engine", action="store_true",
                    help="load --engine when it exists instead of building it again")
+    t.add_argument("--layer-profile", help="also time each layer (--dumpProfile, "
+                   "--separateProfileRun) and write trtexec's --exportProfile JSON here")
     t.add_argument("--which", action="store_true",
                    help="only say where trtexec and tegrastats are")
     return parser
@@ -149,6 +165,8 @@ def main(argv=None):
             payload = cmd_profile(args, partial)
         elif args.command == "measure":
             payload = cmd_measure(args, partial)
+        elif args.command == "layers":
+            payload = cmd_layers(args, partial)
         elif args.command == "trtexec":
             payload = cmd_trtexec(args)
             code = 0 if payload.get("status", "ok") == "ok" else EXIT_FAILED

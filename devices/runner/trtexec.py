@@ -3,6 +3,7 @@ samples board power."""
 
 import collections
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -156,6 +157,10 @@ def cmd_trtexec(args):
         argv.append("--shapes=%s" % args.shapes)
     argv += ["--warmUp=%d" % args.warmup_ms, "--duration=%d" % args.duration_s,
              "--iterations=%d" % args.iterations]
+    if args.layer_profile:  # per-layer times, in a run of their own (profiling slows it)
+        argv += ["--dumpProfile", "--separateProfileRun", "--exportProfile=%s" % args.layer_profile]
+        with contextlib.suppress(OSError):
+            os.remove(args.layer_profile)  # never read an earlier round's
     notes = []
     if tegrastats is None:
         notes.append("tegrastats not found (PATH, %s): no power figures" % TEGRASTATS_JETPACK)
@@ -175,7 +180,82 @@ def cmd_trtexec(args):
         run_trtexec(args, argv, tegrastats, t0, payload)
         payload["finished"] = _now()
         payload["seconds"] = round(time.monotonic() - t0, 3)
+    if args.layer_profile and payload["status"] == "ok":
+        payload["layer_profile"] = read_layer_profile(args.layer_profile,
+                                                      payload["trtexec_output"])
     return payload
+
+
+NUMBER = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
+EXPORT_ENTRY = re.compile(r'\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"timeMs"\s*:\s*%s\s*,'
+                          r'\s*"averageMs"\s*:\s*%s\s*(?:,\s*"medianMs"\s*:\s*%s\s*)?,'
+                          r'\s*"percentage"\s*:\s*%s\s*\}' % ((NUMBER,) * 4))
+LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*\[[A-Z]\]\s?")
+NAME_FIRST = re.compile(r"^\s*(.+?)\s+%s\s+%s\s+(?:%s\s+)?%s\s*$" % ((NUMBER,) * 4))
+NAME_LAST = re.compile(r"^\s*%s\s+%s\s+(?:%s\s+)?%s\s+(.+?)\s*$" % ((NUMBER,) * 4))
+
+
+def _layer(name, total, average, median):
+    return {"name": name, "type": None, "exec": "tensorrt",
+            "ms": float(median if median is not None else average),
+            "total_ms": float(total), "average_ms": float(average)}
+
+
+def parse_export_profile(text):
+    """``--exportProfile`` JSON: ``[{"count": N}, {"name", "timeMs", "averageMs", "medianMs"
+    (8.4+), "percentage"}, ...]``; a fragment of one (entries only) is read entry by entry."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, list):
+        count = next((d.get("count") for d in data if isinstance(d, dict) and "count" in d), None)
+        layers = [_layer(d["name"], d.get("timeMs", 0.0), d["averageMs"], d.get("medianMs"))
+                  for d in data if isinstance(d, dict) and "name" in d and "averageMs" in d]
+        return {"count": count, "layers": layers, "source": "exportProfile"}
+    layers = [_layer(json.loads('"%s"' % m.group(1)), m.group(2), m.group(3), m.group(4))
+              for m in EXPORT_ENTRY.finditer(text)]
+    return {"count": None, "layers": layers, "source": "exportProfile"}
+
+
+def parse_profile_table(text):
+    """The ``=== Profile (N iterations ) ===`` table ``--dumpProfile`` prints: 8.x puts the
+    layer name first, 10.x last (its header starts with ``Time(ms)``)."""
+    count, layers, name_last, inside = None, [], False, False
+    for raw in text.splitlines():
+        line = LOG_PREFIX.sub("", raw)
+        m = re.search(r"=== Profile \((\d+) iterations \) ===", line)
+        if m:
+            count, layers, inside = int(m.group(1)), [], True
+            continue
+        if not inside or not line.strip() or line.strip().strip(".") == "":
+            continue
+        if "Layer" in line and ("Time" in line or "Avg" in line):
+            name_last = line.strip().startswith("Time")
+            continue
+        m = (NAME_LAST if name_last else NAME_FIRST).match(line)
+        if m is None:
+            if line.strip().startswith("==="):
+                break
+            continue
+        g = m.groups()
+        name, nums = (g[4], g[:4]) if name_last else (g[0], g[1:])
+        if name.strip() == "Total":
+            continue
+        layers.append(_layer(name, nums[0], nums[1], nums[2]))
+    return {"count": count, "layers": layers, "source": "dumpProfile"}
+
+
+def read_layer_profile(path, output):
+    """The export file when trtexec wrote one, else the table it printed."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            found = parse_export_profile(fh.read())
+        if found["layers"]:
+            return found
+    except OSError:
+        pass
+    return parse_profile_table(output)
 
 
 def run_trtexec(args, argv, tegrastats, t0, payload):

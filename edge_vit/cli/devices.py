@@ -139,10 +139,19 @@ def deploy(artifacts, device_name, inventory, formats):
               help="Also time PyTorch eager on unpruned models, as a reference.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the round order and the inputs.")
+@click.option("--layers", is_flag=True,
+              help="Then break each artifact's time down per layer with its runtime's op "
+                   "profiler (onnxruntime, OpenVINO; TensorRT via trtexec on a Jetson), "
+                   "attributed to patch embedding, per-block attention/MLP/norms and head, "
+                   "next to each group's share of the MACs: RESULTS/<device>/<model>/layers/.")
+@click.option("--layer-rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="--layers: fresh processes per artifact (the shares' spread is over these).")
+@click.option("--layer-iterations", type=click.IntRange(min=1), default=30, show_default=True,
+              help="--layers: profiled runs per artifact and round.")
 def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, threads, rounds,
             max_rounds, target_ci, max_seconds, block_seconds, min_iterations, warmup,
             session_sd, pin, busy_cores, ort_spin, ov_device, ov_precision, include_pytorch,
-            seed):
+            seed, layers, layer_rounds, layer_iterations):
     """Measure latency and memory of exported ARTIFACTS (default: ./artifacts) on a device,
     with every runtime there that can run them, in one interleaved session: rounds of short
     timed blocks, each round in fresh processes and a shuffled order, until every p50 interval
@@ -160,10 +169,24 @@ def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, t
         ort_spin=ort_spin, seed=seed,
         runtimes=tuple(runtimes.split(",")) if runtimes else None, ov_device=ov_device,
         ov_precision=ov_precision, include_pytorch=include_pytorch)
+    say = lambda m: err_console.print(m)  # noqa: E731
+    breakdowns = []
     with _open(device_name, inventory) as device:
-        results = do_profile(device, entries, settings, results_dir,
-                             progress=lambda m: err_console.print(m))
+        results = do_profile(device, entries, settings, results_dir, progress=say)
+        if layers:
+            from ..layers.run import LayerSettings, profile_layers
+            from ..profiling import device_plans
+
+            timed = {ArtifactId.of_result(r).key for r in results if r.status == "ok"}
+            plans = [p for p in device_plans(device, entries, settings)[0]
+                     if p.aid.key in timed]
+            breakdowns = profile_layers(device, plans, settings, LayerSettings(
+                layer_rounds, layer_iterations), results_dir, progress=say)
     print_results(results, device_name)
+    if breakdowns:
+        from ..layers.table import print_breakdowns
+
+        print_breakdowns(breakdowns, console)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         raise SystemExit(DeviceError.exit_code)

@@ -136,27 +136,10 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
             self.stopped_by = self._stop_reason()
 
     def _plan(self) -> dict:
-        s, wd = self.settings, self.device.workdir
-        units = []
-        for u in self.units:
-            p = u.plan
-            unit = {"id": u.aid.key, "runtime": p.runtime, "format": u.aid.format,
-                    "precision": u.aid.precision, "model_id": u.aid.model_id}
-            if p.entry is None:  # the PyTorch reference: a random-init timm model
-                unit.update(timm_model=p.options["timm_model"],
-                            timm_kwargs=p.options["timm_kwargs"], batch=p.options["batch"])
-            else:
-                unit.update(artifact=f"{wd}/{p.entry.remote_path(p.entry.main)}",
-                            sha256=p.entry.record.sha256,
-                            companions={f"{wd}/{p.entry.remote_path(f)}": sha for f, sha in
-                                        p.entry.companion_sha256.items()})
-            if p.runtime == "openvino":
-                unit.update(ov_device=s.ov_device, ov_precision=s.ov_precision)
-            units.append(unit)
-        return {"session": self.id, "units": units, "settings": {
-            "threads": s.threads, "warmup": s.warmup, "warmup_seconds": s.warmup_seconds,
-            "block_seconds": s.block_seconds, "min_iterations": s.min_iterations,
-            "seed": s.seed, "ort_spin": s.ort_spin}}
+        s = self.settings
+        return {"session": self.id,
+                "units": [runner_unit(u.plan, s, self.device.workdir) for u in self.units],
+                "settings": runner_settings(s)}
 
     def _active(self) -> list[Unit]:
         return [u for u in self.units if u.failure is None]
@@ -361,3 +344,27 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
 
 
 __all__ = ["MeasurementSession", "session_id"]
+
+
+def runner_unit(p, s, wd: str) -> dict:
+    """What the runner needs of one plan (``measure`` and ``layers`` read the same plan)."""
+    aid = p.aid
+    unit = {"id": aid.key, "runtime": p.runtime, "format": aid.format,
+            "precision": aid.precision, "model_id": aid.model_id}
+    if p.entry is None:  # the PyTorch reference: a random-init timm model
+        unit.update(timm_model=p.options["timm_model"],
+                    timm_kwargs=p.options["timm_kwargs"], batch=p.options["batch"])
+    else:
+        unit.update(artifact=f"{wd}/{p.entry.remote_path(p.entry.main)}",
+                    sha256=p.entry.record.sha256,
+                    companions={f"{wd}/{p.entry.remote_path(f)}": sha for f, sha in
+                                p.entry.companion_sha256.items()})
+    if p.runtime == "openvino":
+        unit.update(ov_device=s.ov_device, ov_precision=s.ov_precision)
+    return unit
+
+
+def runner_settings(s) -> dict:
+    return {"threads": s.threads, "warmup": s.warmup, "warmup_seconds": s.warmup_seconds,
+            "block_seconds": s.block_seconds, "min_iterations": s.min_iterations,
+            "seed": s.seed, "ort_spin": s.ort_spin}

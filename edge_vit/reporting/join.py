@@ -112,7 +112,12 @@ def join(inputs: Inputs) -> S.Report:
                             "their latency is pessimistic")
     rows.sort(key=_row_order)
     return S.Report(rows=rows, devices=devices, models=models, data=data, warnings=warnings,
-                    pareto_rule=PARETO_RULE, generated=utc_now(), tool=f"edge-vit {__version__}")
+                    layers=sorted(inputs.layers, key=_layers_order), pareto_rule=PARETO_RULE, generated=utc_now(), tool=f"edge-vit {__version__}")
+
+
+def _layers_order(p) -> tuple:
+    a = p.artifact
+    return (p.device_name or "", a.model_id or "", a.format, a.precision, p.runtime)
 
 
 def _key(row: S.ReportRow) -> tuple:

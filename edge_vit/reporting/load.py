@@ -24,6 +24,7 @@ from .. import manifest as mf
 from .. import results as rs
 from ..artifact_id import ArtifactId
 from ..errors import EdgeVitError
+from ..layers.result import LayerProfile
 from ..serialization import from_dict
 
 Key = tuple[str, str, str, str]  # model id, format, precision, runtime
@@ -42,6 +43,7 @@ class Inputs:
     profiles: dict[str, dict[Key, rs.ProfileResult]] = field(default_factory=dict)  # by device
     accuracy: dict[Key, rs.AccuracyResult] = field(default_factory=dict)  # default mode
     accuracy_pinned: dict[tuple[Key, str], rs.AccuracyResult] = field(default_factory=dict)
+    layers: list[LayerProfile] = field(default_factory=list)  # per-layer breakdowns
     warnings: list[str] = field(default_factory=list)
 
     def accuracy_for(self, key: tuple, mode: str | None) -> rs.AccuracyResult | None:
@@ -141,6 +143,20 @@ def load_profiles(results_dir: Path, warnings: list[str], exclude: Path | None =
     return out
 
 
+def load_layers(results_dir: Path, warnings: list[str]) -> list[LayerProfile]:
+    """Per-layer breakdowns (``<results>/<device>/<model>/layers/<stem>.json``)."""
+    out = []
+    for path in sorted(Path(results_dir).glob("*/*/layers/*.json")):
+        data = _read_json(path, warnings)
+        if data is None:
+            continue
+        try:
+            out.append(from_dict(LayerProfile, data))
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            warnings.append(f"skipped malformed layer breakdown {path}: {exc}")
+    return out
+
+
 def accuracy_mode(path: Path, acc: rs.AccuracyResult) -> str:
     """``default``, or the pinned OpenVINO precision named by the file's suffix."""
     try:
@@ -187,6 +203,7 @@ def load_inputs(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: 
     inputs.manifests = load_manifests(artifact_dirs, inputs.warnings)
     inputs.profiles = load_profiles(results_dir, inputs.warnings, exclude=Path(accuracy_dir))
     inputs.accuracy, inputs.accuracy_pinned = load_accuracy(accuracy_dir, inputs.warnings)
+    inputs.layers = load_layers(results_dir, inputs.warnings)
     drop_stale(inputs)
     return inputs
 
@@ -212,6 +229,12 @@ def drop_stale(inputs: Inputs) -> None:
             inputs.warnings.append(f"{device}: left out the profile of {' '.join(key)}: it was "
                                    "measured on an earlier export (sha256 differs); re-profile")
             del results[key]
+    for lp in [lp for lp in inputs.layers if stale(lp)]:
+        inputs.warnings.append(f"{lp.device_name}: left out the layer breakdown of "
+                               f"{lp.artifact.model_id} {lp.artifact.format}/"
+                               f"{lp.artifact.precision} on {lp.runtime}: it was measured on an "
+                               "earlier export (sha256 differs); re-profile")
+        inputs.layers.remove(lp)
     for table in (inputs.accuracy, inputs.accuracy_pinned):
         for key in [k for k, r in table.items() if stale(r)]:
             inputs.warnings.append(f"left out the accuracy of {key}: it was measured on an "

@@ -128,7 +128,29 @@ def _device(report: S.Report, device: str | None, i: int) -> str:
     out.append(f"<h3>Failed or not measured ({len(failed)})</h3>")
     out.append(_table("failures", name, C.FAILURE_COLUMNS, failed) if failed
                else "<p>None.</p>")
+    out.append(_layers(report, device))
     out.append("</section>")
+    return "".join(out)
+
+
+def _layers(report: S.Report, device: str | None) -> str:
+    from ..layers import table as LT
+
+    profiles = report.layers_for(device)
+    if not profiles:
+        return ""
+    out = [f"<h3>Where the time goes ({len(profiles)} breakdown(s))</h3>",
+           f"<p>{esc(LT.LEGEND)}</p>"]
+    for p in profiles:
+        out.append(f'<h4 class="layers">{esc(LT.title(p))}</h4>')
+        if p.status != "ok":
+            continue
+        head = "".join(f"<th>{esc(c)}</th>" for c in LT.COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+                       for row in LT.rows(p))
+        out.append(f'<table class="layers"><thead><tr>{head}</tr></thead>'
+                   f"<tbody>{body}</tbody></table>")
+        out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in p.notes) + "</ul>")
     return "".join(out)
 
 

@@ -60,6 +60,24 @@ def _device_section(report: S.Report, device: str | None) -> list[str]:
     if failed:
         out += [f"**Failed or not measured ({len(failed)})**:", ""]
         out += _table(C.FAILURE_COLUMNS, failed) + [""]
+    return out + _layers(report, device)
+
+
+def _layers(report: S.Report, device: str | None) -> list[str]:
+    """Where the time goes: each breakdown's share of time next to its share of MACs."""
+    from ..layers import table as LT
+
+    profiles = report.layers_for(device)
+    if not profiles:
+        return []
+    out = [f"### Where the time goes ({len(profiles)} breakdown(s))", "", LT.LEGEND, ""]
+    for p in profiles:
+        out += [f"**{_cell(LT.title(p))}**", ""]
+        if p.status != "ok":
+            continue
+        out += ["| " + " | ".join(LT.COLUMNS) + " |", "|" + "---|" * len(LT.COLUMNS)]
+        out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in LT.rows(p)]
+        out += [""] + [f"- {_cell(n)}" for n in p.notes] + [""]
     return out
 
 

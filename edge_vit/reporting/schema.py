@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
+from ..layers.result import LayerProfile
 from ..serialization import from_dict
 
-REPORT_SCHEMA_VERSION = "1.1"  # 1.1: rounds, paired speedups, measurement quality
+REPORT_SCHEMA_VERSION = "1.2"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers
 
 # ReportRow.status: the first stage that went wrong, else "ok".
 OK = "ok"
@@ -192,6 +193,7 @@ class Report:
     models: list[ModelProvenance] = field(default_factory=list)
     data: list[DataProvenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    layers: list[LayerProfile] = field(default_factory=list)  # per-layer breakdowns (--layers)
     pareto_rule: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)  # where the report read from
     generated: str | None = None
@@ -203,6 +205,9 @@ class Report:
 
     def rows_for(self, device: str | None) -> list[ReportRow]:
         return [r for r in self.rows if r.device == device]
+
+    def layers_for(self, device: str | None) -> list[LayerProfile]:
+        return [p for p in self.layers if p.device_name == device]
 
     def environment(self, device: str) -> DeviceEnvironment | None:
         return next((e for e in self.devices if e.device == device), None)

@@ -48,6 +48,10 @@ TRT_FP32 = DATA / "trtexec" / "trt10.9_rtx3070_onnx-build_full.txt"  # full log,
 TEGRASTATS = DATA / "tegrastats" / "xavier-nx-8gb_vdd-mW_timestamped.txt"  # VDD_IN in mW
 NVPMODEL = DATA / "nvpmodel" / "orin-nano-8gb_15W_snap.txt"
 JETSON_CLOCKS = DATA / "jetson_clocks" / "orin-nano-8gb_jp6_15W_snap.txt"
+# layer profiles quoted in public TensorRT issues (tests/data/trtexec-layers/SOURCES.md)
+LAYERS = REPO / "tests" / "data" / "trtexec-layers"
+TRT_EXPORT = LAYERS / "trt8.4.3_a100_exportProfile_excerpt.json.txt"
+TRT_TABLE = LAYERS / "trt8.6.10_foreignnode_dumpProfile_excerpt.txt"
 
 pytestmark = [
     pytest.mark.usefixtures("isolated_home"),
@@ -89,6 +93,10 @@ for line in text.splitlines(True):
     sys.stdout.flush()
     if "Starting inference" in line:
         time.sleep({pause!r})
+export = [a.split("=", 1)[1] for a in args if a.startswith("--exportProfile=")]
+if export:  # --dumpProfile --exportProfile: the recorded layer profile
+    open(export[0], "w").write(open({str(TRT_EXPORT)!r}).read())
+    sys.stdout.write(open({str(TRT_TABLE)!r}).read())
 """)
     _script(bin_dir / "tegrastats", f"""\
 import sys, time
@@ -417,3 +425,33 @@ def test_profile_without_trtexec_falls_back_to_onnxruntime(sshd, tiny_artifacts,
     saved = [p.name for p in (tmp_path / "results" / "orin" / "tiny").glob("*.json")]
     assert saved == ["onnx-fp32-onnxruntime.json"]
     assert check["trtexec"] is None and check["power_mode"] == "15W"
+
+
+def test_layer_profile_on_a_jetson_comes_from_trtexec(sshd, tiny_artifacts, tmp_path):
+    from edge_vit.layers.run import LayerSettings, profile_layers
+    from edge_vit.profiling import device_plans
+
+    bin_dir = make_stubs(tmp_path / "tools")
+    entries = collect_artifacts([tiny_artifacts], formats=["onnx"])
+    settings = ProfileSettings(**FAST, runtimes=("tensorrt",), extra=dict(STUB_EXTRA))
+    with _jetson(sshd, tmp_path, bin_dir) as device:
+        plans, _ = device_plans(device, entries, settings)
+        out = profile_layers(device, plans, settings, LayerSettings(rounds=2, iterations=5),
+                             tmp_path / "results")
+    assert [(p.runtime, p.inference_precision) for p in out] == [("tensorrt", "fp32"),
+                                                                  ("tensorrt", "fp16")]
+    calls = [json.loads(x) for x in (tmp_path / "tools" / "argv.jsonl").read_text().splitlines()]
+    profiled = [c for c in calls if "--dumpProfile" in c]
+    assert len(profiled) == 4 and all("--separateProfileRun" in c for c in profiled)
+    assert all(any(a.startswith("--exportProfile=") and a.endswith(".layers.json") for a in c)
+               for c in profiled)
+    for p in out:
+        assert p.status == rs.OK and p.source == "trtexec" and len(p.rounds) == 2
+        # the recording's two Myelin regions, read from the export file (not the table)
+        assert [o.name for o in p.ops] == ["{ForeignNode[ReduceMean_4492...Mul_4557]}",
+                                           "{ForeignNode[ReduceMean_699...Mul_764]}"]
+        assert [o.ms for o in p.ops] == [37.2818, 37.2818]
+        # their node names are not a ViT's: all "other", said with its share, not guessed
+        assert p.other_share == pytest.approx(1.0) and p.other_ops == sorted(
+            o.name for o in p.ops)
+        assert p.macs_source and any("median over" in n for n in p.notes)

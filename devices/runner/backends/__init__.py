@@ -3,7 +3,10 @@
 A backend module declares ``NAME``, ``MODULE`` (what to import), ``DISTS`` (distributions to ask
 for a version without importing), ``INSTALL_HINT``, ``FORMATS`` (the artifact formats it opens,
 in the order ``--runtime auto`` prefers it) and ``open_model(args)``, which returns a :class:`Backend`
-or a dict of its fields (so that a backend shipped from elsewhere needs nothing from here). A
+or a dict of its fields (so that a backend shipped from elsewhere needs nothing from here).
+A runtime with a per-op profiler sets ``OP_PROFILER = True`` and, when ``args.op_profile`` is
+set, gives its Backend an ``op_profile`` (see :class:`OpProfile`); one without says why in
+``NO_OP_PROFILER``. A
 runtime the runner does not know arrives as ``edge_vit_backend_<name>.py`` beside the runner
 (``edge-vit`` copies it there with the format that needs it) and is found the same way.
 """
@@ -48,6 +51,29 @@ class Backend:
         self.quant = facts.get("quant")  # (scale, zero_point) of an integer input
         self.options = facts.get("options") or {}
         self.notes = facts.get("notes") or []
+        self.op_profile = facts.get("op_profile")
+
+
+class OpProfile(object):
+    """Per-op times of the runs of a model opened with ``args.op_profile``: ``sample()`` after
+    each run (outside its timing), ``finish(runs)`` -> the last ``runs`` runs, each a list of
+    ``{"name", "type", "exec", "ms"}`` in execution order, and ``fused``: op name -> the
+    graph nodes the runtime fused into it (where it says)."""
+
+    def sample(self):
+        pass
+
+    def finish(self, runs):
+        raise NotImplementedError
+
+
+def op_profiler_missing(name):
+    """Why runtime ``name`` gives no per-op times, or None when it does."""
+    module = load(name)
+    if getattr(module, "OP_PROFILER", False):
+        return None
+    return getattr(module, "NO_OP_PROFILER", None) or \
+        "%s has no per-op profiler in the runner" % name
 
 
 _LOADED = {}

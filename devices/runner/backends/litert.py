@@ -14,6 +14,9 @@ MODULE = "ai_edge_litert"
 DISTS = ("ai-edge-litert", "ai-edge-litert-nightly")
 INSTALL_HINT = "pip install ai-edge-litert"
 FORMATS = ("tflite",)
+NO_OP_PROFILER = ("LiteRT's Python API has no per-op profiler (TFLite's benchmark_model "
+                  "--enable_op_profiling has one; no packaged binary is used here): "
+                  "no per-layer breakdown for TFLite")
 
 
 def open_model(args):

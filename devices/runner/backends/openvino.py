@@ -1,7 +1,7 @@
 """OpenVINO: its IR (.xml + .bin) and ONNX files, on the CPU or another OpenVINO device."""
 
 from ..core import LOAD_HINT, ArtifactError, MissingRuntime, RunnerError, runtime_reason
-from . import Backend, version_of
+from . import Backend, OpProfile, version_of
 
 NAME = "openvino"
 MODULE = "openvino"
@@ -9,6 +9,7 @@ DISTS = ("openvino",)
 INSTALL_HINT = "pip install openvino"
 FORMATS = ("onnx", "openvino")
 OV_PRECISIONS = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+OP_PROFILER = True  # PERF_COUNT: the infer request's profiling_info after each run
 
 
 def open_model(args):
@@ -29,6 +30,9 @@ def open_model(args):
         config["INFERENCE_NUM_THREADS"] = args.threads
     if args.ov_precision != "default":
         config["INFERENCE_PRECISION_HINT"] = args.ov_precision
+    profiled = bool(getattr(args, "op_profile", False))
+    if profiled:
+        config["PERF_COUNT"] = True
     try:
         model = core.read_model(args.artifact)
     except Exception as exc:
@@ -72,7 +76,39 @@ def open_model(args):
 
     return Backend("openvino", version, lambda _: request.infer(), prepare, shape,
                    dtype, device=args.ov_device, threads=options.get("inference_num_threads"),
-                   precision=OV_PRECISIONS.get(actual, actual), options=options)
+                   precision=OV_PRECISIONS.get(actual, actual), options=options,
+                   op_profile=OvOps(request, compiled) if profiled else None)
+
+
+class OvOps(OpProfile):
+    """The CPU plugin's performance counters of the last inference, read after each run; the
+    runtime model says which original nodes each executed op fused (originalLayersNames)."""
+
+    def __init__(self, request, compiled):
+        self.request, self.compiled, self.runs = request, compiled, []
+
+    def sample(self):
+        run = []
+        for info in self.request.profiling_info:
+            if str(info.status).endswith("EXECUTED") and not str(info.status).endswith(
+                    "NOT_EXECUTED"):
+                run.append({"name": info.node_name, "type": info.node_type,
+                            "exec": info.exec_type,
+                            "ms": info.real_time.total_seconds() * 1000.0})
+        self.runs.append(run)
+
+    def finish(self, runs):
+        fused = {}
+        try:
+            for op in self.compiled.get_runtime_model().get_ops():
+                info = op.get_rt_info()
+                if "originalLayersNames" in info:
+                    names = [n for n in info["originalLayersNames"].astype(str).split(",") if n]
+                    if len(names) > 1:
+                        fused[op.get_friendly_name()] = names
+        except Exception:  # a plugin without a runtime model: the op names alone
+            pass
+        return {"runs": self.runs[-runs:], "fused": fused}
 
 
 

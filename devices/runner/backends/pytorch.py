@@ -11,6 +11,7 @@ MODULE = "torch"
 DISTS = ("torch",)
 INSTALL_HINT = "pip install torch timm (Jetson: NVIDIA's torch wheel for its JetPack)"
 FORMATS = ("pytorch",)
+NO_OP_PROFILER = "the PyTorch reference is not broken down per layer (its exported artifacts are)"
 
 
 def open_model(args):
