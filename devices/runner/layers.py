@@ -34,17 +34,18 @@ def quartiles(values):
 
 
 def summarize(runs):
-    """Per op, in the first run's execution order: its median and quartiles over the runs in
-    which it ran (a run missing an op counts it as 0 ms there)."""
+    """Per op, in execution order: its median and quartiles over the runs (a run in which an
+    op did not run counts it as 0 ms there; OpenVINO skips some ops in some runs)."""
     order, times, facts = [], {}, {}
     for run in runs:
-        seen = {}
+        seen, after = {}, -1
         for op in run:
             # an op reported twice in one run (a node run per batch item) sums
             seen[op["name"]] = seen.get(op["name"], 0.0) + op["ms"]
-            if op["name"] not in facts:
-                order.append(op["name"])
+            if op["name"] not in facts:  # first seen in a later run: placed after its
+                order.insert(after + 1, op["name"])  # predecessor, keeping execution order
                 facts[op["name"]] = (op.get("type"), op.get("exec"))
+            after = order.index(op["name"])
         for name in facts:
             times.setdefault(name, []).append(seen.get(name, 0.0))
     ops = []

@@ -101,11 +101,18 @@ def _by_neighbours(op_type: str, prev: Scope | None, nxt: Scope | None
     return Scope(OTHER, op_type or "?"), "none"
 
 
+def level_key(group: str, part: str, level: str) -> tuple[str, str]:
+    """The key of (group, part) at ``level``: part, rollup (attention / mlp / norms /
+    residual within a block) or group (a whole block)."""
+    if level == "group":
+        return group, group
+    return group, Scope(group, part).rollup if level == "rollup" else part
+
+
 def totals(ops: list[AttributedOp], level: str = "part") -> dict[tuple[str, str], float]:
-    """ms per (group, part), or per (group, rollup) with ``level="rollup"``."""
+    """ms per (group, part), per (group, rollup) or per group (see :func:`level_key`)."""
     out: dict[tuple[str, str], float] = {}
     for op in ops:
-        scope = Scope(op.group, op.part)
-        key = (op.group, scope.rollup if level == "rollup" else op.part)
+        key = level_key(op.group, op.part, level)
         out[key] = out.get(key, 0.0) + op.ms
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 
-from .attribute import FUSED, OTHER, AttributedOp, attribute, totals
+from .attribute import FUSED, OTHER, AttributedOp, attribute, level_key, totals
 from .names import Scope
 from .result import GroupShare, LayerRound
 
@@ -35,7 +35,7 @@ def mac_shares(macs: dict[Scope, int] | None, level: str) -> dict[tuple[str, str
     total = sum(macs.values()) or 1
     out: dict[tuple[str, str], float] = {}
     for scope, n in macs.items():
-        key = (scope.group, scope.rollup if level == "rollup" else scope.part)
+        key = level_key(scope.group, scope.part, level)
         out[key] = out.get(key, 0.0) + n / total
     return out
 
@@ -50,8 +50,7 @@ def _rows(per_round: list[tuple[list[AttributedOp], float]], level: str,
     for key in keys:
         ms = [t.get(key, 0.0) for t, _ in tables]
         shares = [t.get(key, 0.0) / total if total else 0.0 for t, total in tables]
-        mine = [o for o in last_ops if (o.group, Scope(o.group, o.part).rollup
-                                        if level == "rollup" else o.part) == key]
+        mine = [o for o in last_ops if level_key(o.group, o.part, level) == key]
         counted = key[0] not in (OTHER, FUSED)
         rows.append(GroupShare(
             group=key[0], part=key[1], ms=round(statistics.median(ms), 5),
@@ -72,11 +71,13 @@ def combine(rounds: list[dict], macs: dict[Scope, int] | None) -> dict:
         meta.append(LayerRound(round=unit.get("round", i), runs=unit.get("runs", 0),
                                wall_ms=unit.get("wall_ms"), ops_sum_ms=unit.get("ops_sum_ms")))
     groups = _rows(per_round, "rollup", macs)
+    blocks = _rows(per_round, "group", macs)
     middle = sorted(range(len(per_round)), key=lambda i: per_round[i][1])[len(per_round) // 2]
     ops = per_round[middle][0]
     other = [g for g in groups if g.group == OTHER]
     across = [g for g in groups if g.group == FUSED]
-    return {"groups": groups, "parts": _rows(per_round, "part", macs), "rounds": meta,
+    return {"summary": blocks, "groups": groups, "parts": _rows(per_round, "part", macs),
+            "rounds": meta,
             "other_share": round(sum(g.share for g in other), 5),
             "other_ops": sorted({o.name for o in ops if o.group == OTHER}),
             "fused_across_share": round(sum(g.share for g in across), 5), "ops": ops}

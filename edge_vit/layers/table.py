@@ -27,31 +27,26 @@ def _pair(g: GroupShare | None) -> str:
 
 
 def rows(p: LayerProfile) -> list[list[str]]:
-    by_group: dict[str, list[GroupShare]] = {}
+    """One row per group of ``p.summary``; a block's halves from ``p.groups``."""
+    halves: dict[str, dict[str, GroupShare]] = {}
     for g in p.groups:
-        by_group.setdefault(g.group, []).append(g)
+        halves.setdefault(g.group, {})[g.part] = g
     out = []
-    for group, items in by_group.items():
-        ms = sum(g.ms for g in items)
-        share = sum(g.share for g in items)
-        lo, hi = sum(g.share_min for g in items), sum(g.share_max for g in items)
-        macs = None if any(g.macs_share is None for g in items) else \
-            sum(g.macs_share for g in items)
-        ops = sum(g.ops for g in items)
-        fused, near = sum(g.fused_ops for g in items), sum(g.by_neighbours for g in items)
-        part = {g.part: g for g in items}
-        if group.startswith("blocks."):
-            name = f"block {group.split('.')[1]}"
+    for g in p.summary:
+        part = halves.get(g.group, {})
+        if g.group.startswith("blocks."):
+            name = f"block {g.group.split('.')[1]}"
             rest = [part[k] for k in ("norms", "residual", "fused") if k in part]
             cells = [_pair(part.get("attn")), _pair(part.get("mlp")),
-                     _pct(sum(g.share for g in rest)) if rest else "-"]
+                     _pct(sum(x.share for x in rest)) if rest else "-"]
         else:
-            name = NAMES.get(group, group)
-            if group == "fused":
-                name += ": " + ", ".join(g.part for g in items)
+            name = NAMES.get(g.group, g.group)
+            if g.group == "fused":
+                name += ": " + ", ".join(part)
             cells = ["", "", ""]
-        out.append([name, f"{ms:.3f}", f"{_pct(share)} [{_pct(lo)}-{_pct(hi)}]", _pct(macs),
-                    *cells, f"{ops} ({fused}, {near})"])
+        out.append([name, f"{g.ms:.3f}", f"{_pct(g.share)} [{_pct(g.share_min)}-"
+                    f"{_pct(g.share_max)}]", _pct(g.macs_share), *cells,
+                    f"{g.ops} ({g.fused_ops}, {g.by_neighbours})"])
     return out
 
 

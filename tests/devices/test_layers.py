@@ -171,7 +171,9 @@ def test_layer_pass_on_the_local_device_keeps_every_result(tiny_artifacts, tmp_p
         assert p.macs_source and p.macs_source.endswith(".onnx")
         assert sum(g.share for g in p.groups) == pytest.approx(1.0, abs=1e-3)
         assert sum(g.macs_share or 0 for g in p.groups) == pytest.approx(1.0, abs=1e-3)
-        assert all(g.share_min <= g.share <= g.share_max for g in p.groups)
+        assert all(g.share_min <= g.share <= g.share_max for g in p.groups + p.summary)
+        assert sum(g.share for g in p.summary) == pytest.approx(1.0, abs=1e-3)
+        assert [g.group for g in p.summary] == ["embed", "blocks.0", "blocks.1", "norm", "head"]
         assert p.other_share < 0.10
         attn = {g.group: g for g in p.groups if g.part == "attn"}
         assert set(attn) == {"blocks.0", "blocks.1"} and all(g.macs_share > 0 for g in
@@ -214,3 +216,15 @@ def test_cli_profile_layers_prints_the_breakdown(tiny_artifacts, tmp_path, monke
     assert ort.status == rs.OK and {g.group for g in ort.groups} >= {"embed", "blocks.0",
                                                                      "blocks.1", "head"}
     assert 'class="layers"' in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_ops_keep_execution_order_when_a_run_skips_one():
+    from devices.runner.layers import summarize
+
+    runs = [[{"name": "a", "ms": 1.0}, {"name": "c", "ms": 3.0}],
+            [{"name": "a", "ms": 1.0}, {"name": "b", "ms": 2.0}, {"name": "c", "ms": 3.0}],
+            [{"name": "a", "ms": 1.0}, {"name": "b", "ms": 2.0}, {"name": "c", "ms": 5.0}]]
+    ops = summarize(runs)
+    assert [o["name"] for o in ops] == ["a", "b", "c"]  # b after a, not appended at the end
+    assert [o["ms"] for o in ops] == [1.0, 2.0, 3.0]  # medians; b counts 0 ms in run 1
+    assert ops[1]["ms_p25"] == 1.0 and ops[2]["ms_p75"] == 4.0
