@@ -228,3 +228,20 @@ def test_ops_keep_execution_order_when_a_run_skips_one():
     assert [o["name"] for o in ops] == ["a", "b", "c"]  # b after a, not appended at the end
     assert [o["ms"] for o in ops] == [1.0, 2.0, 3.0]  # medians; b counts 0 ms in run 1
     assert ops[1]["ms_p25"] == 1.0 and ops[2]["ms_p75"] == 4.0
+
+
+def test_layer_pass_over_ssh_runs_the_deployed_runner(sshd, tiny_artifacts, tmp_path):
+    """The same breakdown through a real OpenSSH transport: the artifacts and the runner are
+    pushed, the plan travels as a file, the runner's ``layers`` runs on the device."""
+    entries = collect_artifacts([tiny_artifacts], formats=["onnx"])
+    entries = [e for e in entries if e.record.precision == "fp32"]
+    settings = ProfileSettings(**FAST, runtimes=("onnxruntime",))
+    config = sshd.device_config(workdir=str(tmp_path / "remote"), python=sys.executable)
+    with open_device(config) as device:
+        plans, _ = device_plans(device, entries, settings)
+        (p,) = profile_layers(device, plans, settings, LayerSettings(rounds=2, iterations=3),
+                              tmp_path / "results")
+    assert p.status == rs.OK and p.device_kind == "ssh" and len(p.rounds) == 2
+    assert (tmp_path / "remote" / "sessions" / "layers-plan.json").is_file()
+    assert [g.group for g in p.summary] == ["embed", "blocks.0", "blocks.1", "norm", "head"]
+    assert p.environment.get("cpu_model") or p.environment.get("machine")
