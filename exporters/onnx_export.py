@@ -3,6 +3,7 @@ int8 (dynamic, or static QDQ on calibration images) with onnxruntime.quantizatio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class OnnxExporter(Exporter):
             except Exception as exc:
                 raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
         try:
+            # onnxslim imports onnxruntime inside a bare ``except:``; a Ctrl-C landing in that
+            # first (slow) import would be swallowed and the export go on: import it here
+            with contextlib.suppress(ImportError):
+                import onnxruntime  # noqa: F401
             import onnxslim
 
             slim = onnxslim.slim(str(path))
