@@ -180,22 +180,45 @@ def _compact(values: list[int]) -> str:
 @click.command()
 @click.argument("model", default=DEFAULT_MODEL)
 @model_options
-@click.option("--prune", required=True, help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
+@click.option("--prune", help="heads=0.34,mlp=0.5,depth=0.25 or a plan file.")
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
+              help="Instead of --prune: the latency to reach on --device, measured there "
+                   "(a latency table of MODEL, built or reused; see `edge-vit lut`).")
+@click.option("--device", "device_name", default="local", show_default=True,
+              help="--budget-ms: the device whose latency counts.")
+@click.option("--inventory", type=click.Path(path_type=Path, dir_okay=False),
+              help="Device inventory (TOML), as for `edge-vit profile`.")
+@click.option("--runtime", default="onnxruntime", show_default=True,
+              type=click.Choice(["onnxruntime", "openvino", "litert"]),
+              help="--budget-ms: the runtime whose latency counts.")
+@click.option("--precision", default="fp32", show_default=True)
+@click.option("--metric", type=click.Choice(["p50", "p90"]), default="p50", show_default=True)
+@click.option("--work", type=click.Path(path_type=Path), default=Path("lut-work"),
+              show_default=True, help="--budget-ms: where tables, artifacts, results go.")
 @pruning_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")
-def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, round_to,
-          calib_dir, calib_size, importance_size, calib_labels, out):
-    """Prune MODEL and save it as a spec + safetensors folder that `export` accepts."""
+def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, device_name,
+          inventory, runtime, precision, metric, work, criterion, round_to, calib_dir,
+          calib_size, importance_size, calib_labels, out):
+    """Prune MODEL and save it as a spec + safetensors folder that `export` accepts: by a plan
+    (--prune), or to a latency budget on a device (--budget-ms: greedy latency-aware global
+    allocation of heads, MLP channels and blocks against the device's latency table, then
+    exported, profiled there, and predicted vs measured latency printed)."""
     from ..complexity import count_macs, model_input_size
     from ..model_options import ModelOptions, default_model_id, load_source_model
     from ..models import build_model
     from ..pruning import save_pruned
 
+    if (prune is None) == (budget_ms is None):
+        raise click.UsageError("Pass one of --prune and --budget-ms.")
     opts = ModelOptions(name=model, pretrained=pretrained, checkpoint=checkpoint,
                         model_kwargs=kv_pairs(model_args), prune=prune, criterion=criterion,
                         round_to=round_to, calib_dir=calib_dir, calib_size=calib_size,
                         importance_size=importance_size, calib_labels=calib_labels, seed=seed)
+    if budget_ms is not None:
+        return _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision,
+                                metric, work, out)
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")
@@ -207,6 +230,34 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, criterion, rou
     console.print(f"params {a.params / 1e6:.2f} M -> {b.params / 1e6:.2f} M, "
                   f"MACs {a.gmacs:.3f} G -> {b.gmacs:.3f} G ({b.macs / a.macs:.0%})")
     console.print(f"saved: {out}  (export it with: edge-vit export {out})")
+
+
+def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision, metric,
+                     work, out) -> None:
+    from devices import get_device_config, open_device
+
+    from ..lut.budget import prune_to_budget
+    from ..lut.build import TableRequest
+    from ..profiling import ProfileSettings
+
+    req = TableRequest(opts.name, opts.model_kwargs, runtime, precision,
+                       opts.round_to or 8)
+    with open_device(get_device_config(device_name, inventory)) as device:
+        res = prune_to_budget(device, opts, req, budget_ms, metric, out, work,
+                              ProfileSettings(), lambda m: err_console.print(m))
+    blocks = [b for b in res.allocation.config if b is not None]
+    console.print(f"pruned to {len(blocks)} of {len(res.allocation.config)} blocks, heads "
+                  f"{[b[0] for b in blocks]}, MLP {[b[1] for b in blocks]}")
+    console.print(f"saved: {res.pruned}  (plan {res.plan}, table {res.table})")
+    if res.measured_ms is None:
+        raise ExportError(f"The budget-pruned model could not be measured: {res.error}")
+    ci = f" [{res.measured_ci[0]:.3f}, {res.measured_ci[1]:.3f}]" if res.measured_ci else ""
+    verdict = "MET" if res.met else "MISSED"
+    console.print(f"{metric} on {device_name} ({runtime} {precision}): predicted "
+                  f"{res.allocation.predicted_ms:.3f} ms, measured {res.measured_ms:.3f} ms{ci}; "
+                  f"budget {budget_ms:g} ms {verdict}")
+    if not res.met:
+        sys.exit(1)
 
 
 @click.command()

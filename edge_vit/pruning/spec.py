@@ -61,6 +61,8 @@ class PruneSpec:
     finetune: dict[str, Any] | None = None  # set by `edge-vit finetune`: teacher, epochs, top-1
     # the images a data-driven criterion scored on: folder, count, labels used, fingerprint
     importance_data: dict[str, Any] | None = None
+    # set by `edge-vit prune --budget-ms`: the budget, metric, predicted latency and the table
+    budget: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def structure(self) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def test_the_cli_package_alone_registers_every_command():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[0].split(",") == ["deploy", "devices", "doctor", "eval", "export", "finetune",
-                                 "info", "models", "profile", "prune", "report", "sweep",
+                                 "info", "lut", "models", "profile", "prune", "report", "sweep",
                                  "train"]
     assert out[1] == "False"
     from edge_vit import commands
