@@ -256,6 +256,12 @@ def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision
     console.print(f"{metric} on {device_name} ({runtime} {precision}): predicted "
                   f"{res.allocation.predicted_ms:.3f} ms, measured {res.measured_ms:.3f} ms{ci}; "
                   f"budget {budget_ms:g} ms {verdict}")
+    if res.reference_ms and res.table_reference_ms:
+        console.print(f"the unpruned model ran {res.reference_ms:.3f} ms in this session, "
+                      f"{res.table_reference_ms:.3f} ms in the table's "
+                      f"({100 * (res.reference_ms / res.table_reference_ms - 1):+.1f} %): "
+                      f"pruned/unpruned measured {res.measured_ms / res.reference_ms:.3f}, "
+                      f"predicted {res.allocation.predicted_ms / res.table_reference_ms:.3f}")
     if not res.met:
         sys.exit(1)
 

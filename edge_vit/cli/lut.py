@@ -93,7 +93,10 @@ def lut_check(device_name, inventory, model, model_args, runtime, precision, wor
         console.print(t)
         console.print(f"{v.method}: absolute error median {v.median_abs_error_pct:.1f} %, p90 "
                       f"{v.p90_abs_error_pct:.1f} % ({len(v.variants)} variants, session "
-                      f"{v.session})")
+                      f"{v.session}); the unpruned model ran {v.reference_ms:.3f} ms here vs "
+                      f"{v.table_reference_ms:.3f} ms in the table's session ({v.drift_pct:+.1f} "
+                      f"%): scaled by that, median {v.drift_corrected_median_abs_error_pct:.1f} "
+                      f"%, p90 {v.drift_corrected_p90_abs_error_pct:.1f} %")
     console.print(f"the table now predicts with its {table.preferred} model: {path}")
 
 

@@ -65,6 +65,9 @@ class BudgetResult:
     artifact: Path | None = None
     measured_ms: float | None = None
     measured_ci: list[float] | None = None
+    # the unpruned model in the same session, and in the table's: the device's drift
+    reference_ms: float | None = None
+    table_reference_ms: float | None = None
     error: str | None = None
 
     @property
@@ -96,22 +99,36 @@ def prune_to_budget(device, opts, req, budget_ms: float, metric: str, out: Path 
     save_pruned(net, spec, out)
     res = BudgetResult(budget_ms, metric, alloc, out, plan, table_path)
     formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
-    exported = run_export(ExportOptions(model=ModelOptions(name=str(out)), formats=formats,
-                                        precisions=(req.precision,),
-                                        out_root=work / "artifacts"))
-    entries = [e for e in collect_artifacts([exported.manifest_path.parent], [req.format])
+    folders = []
+    for name, source in (("pruned", str(out)), ("unpruned", None)):
+        model_opts = ModelOptions(name=source) if source else dataclasses.replace(opts, prune=None)
+        exported = run_export(ExportOptions(model=model_opts, formats=formats,
+                                            precisions=(req.precision,),
+                                            out_root=work / "artifacts",
+                                            model_id=f"budget-{name}"))
+        folders.append(exported.manifest_path.parent)
+    entries = [e for e in collect_artifacts(folders, [req.format])
                if e.record.precision == req.precision]
-    if not entries:
+    by_model = {e.manifest.model.id: e for e in entries}
+    if "budget-pruned" not in by_model:
         res.error = f"the pruned model did not export to {req.format}"
         return res
-    res.artifact = entries[0].main
+    res.artifact = by_model["budget-pruned"].main
     settings.runtimes = (req.runtime,)
-    results = [r for r in profile(device, entries, settings, work / "results", progress=say)
-               if r.settings.runtime == req.runtime]
-    if not results or results[0].latency is None:
-        res.error = results[0].error if results else "not measured"
+    # the unpruned model is measured beside it: the device's speed now vs the table's session
+    results = {r.artifact.model_id: r for r in profile(device, entries, settings,
+                                                       work / "results", progress=say)
+               if r.settings.runtime == req.runtime}
+    pick = (lambda lat: lat.p50) if metric == "p50" else (lambda lat: lat.p90)
+    ref = results.get("budget-unpruned")
+    if ref is not None and ref.latency is not None:
+        res.reference_ms = pick(ref.latency)
+        full = next(m for m in table.measurements if m.variant == "full")
+        res.table_reference_ms = full.p50_ms if metric == "p50" else full.p90_ms
+    got = results.get("budget-pruned")
+    if got is None or got.latency is None:
+        res.error = got.error if got else "not measured"
         return res
-    lat = results[0].latency
-    res.measured_ms = lat.p50 if metric == "p50" else lat.p90
-    res.measured_ci = lat.p50_ci if metric == "p50" else lat.p90_ci
+    res.measured_ms = pick(got.latency)
+    res.measured_ci = got.latency.p50_ci if metric == "p50" else got.latency.p90_ci
     return res

@@ -218,23 +218,40 @@ def check_table(device, table: LatencyTable, path: Path, settings, work: Path, c
                        table.structure.round_to)
     variants = held_out(table.structure, count, seed)
     settings.runtimes = (table.runtime,)
-    got, session, _ = _measure(device, variants, table.structure, req, work, settings,
-                               progress or log.info)
+    # the unpruned model measured again beside them: the device's drift since the table
+    got, session, _ = _measure(device, [("full", table.structure.full()), *variants],
+                               table.structure, req, work, settings, progress or log.info)
+    value = (lambda m: m.p50_ms) if metric == "p50" else (lambda m: m.p90_ms)
+    ref_now = value(got["full"])
+    ref_then = value(next(m for m in table.measurements if m.variant == "full"))
     done = []
     for method in ("whole-model", "layers"):
         if method == "layers" and (table.layer_model is None or metric != "p50"):
             continue
         fitted = table.fit(metric, method)
         rows = [HeldOut(variant=n, config=c, predicted_ms=round(fitted.predict(c), 5),
-                        measured_ms=got[n].p50_ms if metric == "p50" else got[n].p90_ms,
-                        measured_ci=got[n].p50_ci) for n, c in variants]
-        errors = sorted(abs(r.error_pct) for r in rows)
-        p90 = errors[min(len(errors) - 1, int(round(0.9 * (len(errors) - 1))))]
-        done.append(Validation(metric=metric, session=session, method=method, variants=rows,
-                               median_abs_error_pct=round(statistics.median(errors), 2),
-                               p90_abs_error_pct=round(p90, 2)))
-    best = min(done, key=lambda v: (v.median_abs_error_pct, v.p90_abs_error_pct))
+                        measured_ms=value(got[n]), measured_ci=got[n].p50_ci)
+                for n, c in variants]
+        raw = _abs_errors(rows, 1.0)
+        fixed = _abs_errors(rows, ref_now / ref_then)
+        done.append(Validation(
+            metric=metric, session=session, method=method, variants=rows,
+            median_abs_error_pct=raw[0], p90_abs_error_pct=raw[1], reference_ms=ref_now,
+            table_reference_ms=ref_then, drift_pct=round(100 * (ref_now / ref_then - 1), 2),
+            drift_corrected_median_abs_error_pct=fixed[0],
+            drift_corrected_p90_abs_error_pct=fixed[1]))
+    # both models predict the same measurements: compared once the drift is taken out
+    best = min(done, key=lambda v: (v.drift_corrected_median_abs_error_pct,
+                                    v.drift_corrected_p90_abs_error_pct))
     table.preferred = best.method
     table.validation.extend(done)
     write_json_atomic(path, table)
     return done
+
+
+def _abs_errors(rows: list[HeldOut], scale: float) -> tuple[float, float]:
+    """(median, p90) absolute percent error of ``scale`` x predicted vs measured."""
+    errors = sorted(abs(100.0 * (scale * r.predicted_ms - r.measured_ms) / r.measured_ms)
+                    for r in rows)
+    p90 = errors[min(len(errors) - 1, int(round(0.9 * (len(errors) - 1))))]
+    return round(statistics.median(errors), 2), round(p90, 2)

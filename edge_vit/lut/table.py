@@ -68,6 +68,13 @@ class Validation:
     variants: list[HeldOut] = field(default_factory=list)
     median_abs_error_pct: float | None = None
     p90_abs_error_pct: float | None = None
+    # the unpruned model, measured again in the held-out session: how far the device's speed
+    # moved since the table's session, and the errors once predictions are scaled by it
+    reference_ms: float | None = None
+    table_reference_ms: float | None = None
+    drift_pct: float | None = None
+    drift_corrected_median_abs_error_pct: float | None = None
+    drift_corrected_p90_abs_error_pct: float | None = None
 
 
 @dataclass

@@ -68,8 +68,14 @@ def test_held_out_variants_are_measured_in_their_own_session(built):
         assert all(r.predicted_ms > 0 and r.measured_ms > 0 for r in v.variants)
         assert v.p90_abs_error_pct >= v.median_abs_error_pct >= 0
     assert done[0].session == done[1].session  # the same measurements, two predictions
+    v = done[0]  # the unpruned model measured again: the device's drift is reported
+    assert v.reference_ms > 0 and v.table_reference_ms == built["table"].measurements[0].p50_ms
+    assert v.drift_pct == pytest.approx(100 * (v.reference_ms / v.table_reference_ms - 1),
+                                        abs=0.01)
+    assert v.drift_corrected_median_abs_error_pct >= 0
     saved = read_table(built["path"])
-    best = min(done, key=lambda v: (v.median_abs_error_pct, v.p90_abs_error_pct))
+    best = min(done, key=lambda v: (v.drift_corrected_median_abs_error_pct,
+                                    v.drift_corrected_p90_abs_error_pct))
     assert saved.preferred == best.method and len(saved.validation) == 2
 
 
@@ -114,3 +120,26 @@ def test_budget_plan_meets_the_predicted_budget(built, tmp_path):
         assert block.attn.num_heads == h and block.mlp.fc1.out_features == m
     with pytest.raises(PruningPlanError, match="smallest latency"):
         budget_plan(opts, table, 0.01 * full, "p50", tmp_path / "p2.json")
+
+
+def test_cli_prune_to_a_budget_reports_predicted_and_measured(built, tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from edge_vit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    table = built["table"]  # same machine, same fingerprint: the cached table is reused
+    budget = round(0.7 * table.predict(table.structure.full()), 3)
+    res = CliRunner().invoke(main, [
+        "prune", "deit_tiny_patch16_224", *[f"--model-arg={k}={v}" for k, v in TINY.items()],
+        "--budget-ms", str(budget), "--work", str(tmp_path / "w"), "--out",
+        str(tmp_path / "pruned")])
+    assert "reusing" in res.output and "predicted" in res.output, res.output
+    verdict = "MET" if res.exit_code == 0 else "MISSED"
+    assert res.exit_code in (0, 1) and f"budget {budget:g} ms {verdict}" in res.output
+    assert "the unpruned model ran" in res.output
+    spec = json.loads((tmp_path / "pruned" / "prune_spec.json").read_text())
+    assert spec["budget"]["budget_ms"] == budget
+    assert spec["budget"]["predicted_ms"] <= budget
