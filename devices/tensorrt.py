@@ -192,7 +192,8 @@ class TrtexecProfiler(Profiler):
                            "ops_sum_ms": round(sum(o["ms"] for o in ops), 5),
                            "inference_precision": precision, "source": "trtexec",
                            "notes": [f"trtexec {prof.get('source')}: per layer the median "
-                                     f"over {prof.get('count') or '?'} profiled iterations"],
+                                     f"(the average where trtexec gives no median) over "
+                                     f"{prof.get('count') or '?'} profiled iterations"],
                            "started": data.get("started"), "finished": data.get("finished")})
         return rounds
 

@@ -3,9 +3,9 @@ its runtime's op profiler on, warmed up and run ``--iterations`` times.
 
 Op profiling slows a run down (onnxruntime writes an event per node, OpenVINO reads its
 counters), so these runs are never the latency figures: they say how a run's time divides
-among the ops. Per op the host gets the median and quartiles over the runs; per run the
-wall time with the profiler on and the sum of the op times, so that what the ops do not
-account for (the runtime between ops) is visible too.
+among the ops. Per op the host gets the median and quartiles over the runs; and the median
+over runs of the wall time with the profiler on and of the sum of the op times, so that what
+the ops do not account for (the runtime between ops) is visible too.
 """
 
 import os
@@ -88,7 +88,7 @@ def profile_unit(index, unit, iterations, settings):
                 ops.sample()
             profiled = ops.finish(iterations)
         runs = profiled["runs"]
-        if not runs:
+        if not any(runs):
             raise RunnerError("%s's profiler recorded no op of %d runs" % (runtime, iterations))
         out.update(runtime_version=backend.version, device=backend.device,
                    threads=backend.threads, inference_precision=backend.precision,

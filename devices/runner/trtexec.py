@@ -253,7 +253,7 @@ def read_layer_profile(path, output):
             found = parse_export_profile(fh.read())
         if found["layers"]:
             return found
-    except OSError:
+    except (OSError, ValueError, TypeError):  # unreadable export: the printed table instead
         pass
     return parse_profile_table(output)
 

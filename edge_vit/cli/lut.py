@@ -1,4 +1,4 @@
-"""``edge-vit lut``: a device's latency table of one model (build, check, show)."""
+"""``edge-vit lut``: a device's latency table of one model (build, check)."""
 
 from __future__ import annotations
 

@@ -43,9 +43,10 @@ def _own_scope(op: dict, fused: dict[str, list[str]]) -> tuple[Scope | None, str
     first = scopes[0]
     if all(s.group == first.group and s.rollup == first.rollup for s in scopes):
         return first, "fused" if was_fused else "name", others
-    if all(s.group == first.group for s in scopes) and first.group.startswith("blocks."):
-        # e.g. qkv and the products fused: one block, its two halves
-        return Scope(first.group, "fused"), "fused", others
+    if all(s.group == first.group for s in scopes):
+        # one block's parts fused (fc2 with the residual add, qkv with the products): the
+        # op's own name, its first node, decides; the others are listed
+        return first, "fused", others
     span = f"{scopes[0].group} ... {scopes[-1].group}"
     return Scope(FUSED, span), "fused across groups", others
 

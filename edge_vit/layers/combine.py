@@ -29,6 +29,11 @@ def order_key(key: tuple[str, str]) -> tuple:
     return rank, PART_ORDER.index(part) if part in PART_ORDER else len(PART_ORDER), part
 
 
+def _middle(per_round: list[tuple[list[AttributedOp], float]]) -> int:
+    """The round whose ops' total is the median: its op list is the one reported."""
+    return sorted(range(len(per_round)), key=lambda i: per_round[i][1])[len(per_round) // 2]
+
+
 def mac_shares(macs: dict[Scope, int] | None, level: str) -> dict[tuple[str, str], float]:
     if not macs:
         return {}
@@ -45,7 +50,7 @@ def _rows(per_round: list[tuple[list[AttributedOp], float]], level: str,
     tables = [(totals(ops, level), total) for ops, total in per_round]
     keys = sorted({k for t, _ in tables for k in t}, key=order_key)
     mshare = mac_shares(macs, level)
-    last_ops = per_round[len(per_round) // 2][0]
+    last_ops = per_round[_middle(per_round)][0]
     rows = []
     for key in keys:
         ms = [t.get(key, 0.0) for t, _ in tables]
@@ -72,8 +77,7 @@ def combine(rounds: list[dict], macs: dict[Scope, int] | None) -> dict:
                                wall_ms=unit.get("wall_ms"), ops_sum_ms=unit.get("ops_sum_ms")))
     groups = _rows(per_round, "rollup", macs)
     blocks = _rows(per_round, "group", macs)
-    middle = sorted(range(len(per_round)), key=lambda i: per_round[i][1])[len(per_round) // 2]
-    ops = per_round[middle][0]
+    ops = per_round[_middle(per_round)][0]
     other = [g for g in groups if g.group == OTHER]
     across = [g for g in groups if g.group == FUSED]
     return {"summary": blocks, "groups": groups, "parts": _rows(per_round, "part", macs),

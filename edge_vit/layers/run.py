@@ -97,7 +97,7 @@ class LayerPass:
         for r in range(self.layers.rounds):
             segments: dict[str, list[int]] = {}
             for i, p in enumerate(self.plans):
-                if i not in native and i not in self.failures:
+                if i not in native and self.failures.get(i, ("",))[0] != rs.UNSUPPORTED:
                     segments.setdefault(p.runtime, []).append(i)
             order = [segments[k] for k in sorted(segments)]
             rng.shuffle(order)

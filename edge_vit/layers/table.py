@@ -42,7 +42,7 @@ def rows(p: LayerProfile) -> list[list[str]]:
         else:
             name = NAMES.get(g.group, g.group)
             if g.group == "fused":
-                name += ": " + ", ".join(part)
+                name += ": " + ", ".join(x.part for x in p.parts if x.group == "fused")
             cells = ["", "", ""]
         out.append([name, f"{g.ms:.3f}", f"{_pct(g.share)} [{_pct(g.share_min)}-"
                     f"{_pct(g.share_max)}]", _pct(g.macs_share), *cells,

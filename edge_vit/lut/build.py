@@ -83,7 +83,7 @@ def cache_path(fp_key: str, req: TableRequest, input_shape: list[int]) -> Path:
     base = default_model_id(req.model, None, req.model_kwargs)
     size = "x".join(map(str, input_shape[1:]))
     return cache_root() / "lut" / fp_key / f"{base}-{size}-{req.format}-{req.precision}-" \
-                                           f"{req.runtime}.json"
+                                           f"{req.runtime}-r{req.round_to}.json"
 
 
 def read_table(path: Path) -> LatencyTable:
@@ -179,7 +179,12 @@ def build_table(device, req: TableRequest, settings, work: Path, *, rebuild: boo
         measurements=[got[n] for n, _ in variants], device_name=device.name, environment=env,
         session=session, built=utc_now(), build_seconds=round(time.perf_counter() - t0, 1))
     table.fit()  # refuses a table that cannot be fitted before it is saved
-    table.layer_model, note = _layer_model(device, req, work, settings, got["full"].p50_ms, say)
+    write_json_atomic(path, table)  # the measured table is kept whatever the layer pass does
+    try:
+        table.layer_model, note = _layer_model(device, req, work, settings, got["full"].p50_ms,
+                                               say)
+    except EdgeVitError as exc:
+        table.layer_model, note = None, f"no per-layer model: {exc}"
     if note:
         table.notes.append(note)
     table.build_seconds = round(time.perf_counter() - t0, 1)

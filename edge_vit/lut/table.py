@@ -104,7 +104,8 @@ class LatencyTable:
     schema_version: str = LUT_SCHEMA_VERSION
 
     def fit(self, metric: str = "p50", method: str | None = None) -> Fitted:
-        method = method or self.preferred
+        if method is None:  # the layered model predicts p50 only
+            method = self.preferred if metric == "p50" else "whole-model"
         if method == "layers":
             from .layered import fitted_from_layers
 
@@ -197,6 +198,6 @@ class Fitted:
     def floor_ms(self) -> float:
         """The smallest latency any configuration reaches: one block left, at its cheapest."""
         s = self.structure
-        cheapest = min(self.block(h, m) for h in range(1, s.heads + 1)
-                       for m in range(s.round_to, s.mlp + 1, s.round_to))
+        widths = range(s.round_to, s.mlp + 1, s.round_to) or [s.mlp]
+        cheapest = min(self.block(h, m) for h in range(1, s.heads + 1) for m in widths)
         return self.fixed_ms + cheapest

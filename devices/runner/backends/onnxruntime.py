@@ -52,6 +52,9 @@ def open_model(args):
     notes = []
     if sess.get_providers()[0] != wanted[0]:  # ORT falls back quietly when an EP cannot start
         notes.append("onnxruntime fell back from %s to %s" % (wanted[0], sess.get_providers()[0]))
+    if trace and sess.get_providers()[0] != "CPUExecutionProvider":
+        notes.append("op times on %s are onnxruntime's host-side kernel times (mostly launch "
+                     "cost without CUPTI), not GPU execution times" % sess.get_providers()[0])
     dtype = {"tensor(float)": "float32", "tensor(float16)": "float16"}.get(inp.type, inp.type)
     return Backend(
         "onnxruntime", version_of(NAME), lambda feed: sess.run(None, feed),

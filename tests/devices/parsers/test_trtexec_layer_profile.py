@@ -84,6 +84,11 @@ def test_tensorrt_names_fused_layers_and_myelin_regions():
     assert [(o.group, o.how) for o in ops] == [
         ("embed", "name"), ("fused", "fused across groups"), ("head", "fused")]
     assert ops[1].part == "blocks.0 ... blocks.11"
+    # a block's GEMM fused with its residual add stays the GEMM's (its own name decides)
+    (op,) = attribute([{"name": "/blocks/blocks.3/mlp/fc2/MatMul + /blocks/blocks.3/Add_1",
+                        "ms": 0.2}])
+    assert (op.group, op.part, op.how) == ("blocks.3", "mlp.fc2", "fused")
+    assert op.fused_with == ["/blocks/blocks.3/Add_1"]
 
 
 def test_recorded_names_outside_timm_are_other_not_guessed():
