@@ -26,6 +26,7 @@ from exporters.base import (
 )
 from exporters.onnx_export import DEFAULT_OPSET, OPSETS
 
+from . import interrupts
 from . import manifest as mf
 from .complexity import count_macs, describe, model_input_size
 from .data.images import data_config
@@ -227,7 +228,9 @@ def run_export(opts: ExportOptions, progress: Callable[[str], None] | None = Non
                      inputs_desc=inputs_desc, manifest=manifest, say=say)
     try:
         for fmt, exporter in exporters.items():
+            interrupts.check()
             run.export(fmt, exporter)
+            interrupts.check()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     path = mf.write_manifest(root, manifest)
@@ -320,6 +323,7 @@ class _FormatRun:
             if not rec.parity.passed:
                 rec.status = mf.VALIDATION_FAILED
                 rec.error = rec.parity.failure
+            interrupts.check()  # a Ctrl-C a converter swallowed: stop before the next file
             placed = _place(rec, ef, exporter, self.root, manifest)
             self._attempt(rec)
             if fmt == "onnx" and ef.precision == "fp32":

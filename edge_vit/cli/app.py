@@ -34,6 +34,9 @@ class EdgeVitGroup(click.Group):
     """Every command's EdgeVitError becomes a one-line message (plus hint) and its exit code."""
 
     def invoke(self, ctx):
+        from .. import interrupts
+
+        interrupts.install()
         try:
             return super().invoke(ctx)
         except EdgeVitError as exc:

@@ -56,6 +56,7 @@ import numpy as np
 
 from devices.runner.system import HOT_C
 
+from .. import interrupts
 from .. import results as rs
 from ..artifact_id import safe_name
 from ..errors import DeviceError
@@ -103,6 +104,7 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
                  f"(at least {s.rounds}, at most {s.max_rounds} rounds, {s.max_seconds:g} s)")
         try:
             while self.stopped_by is None:
+                interrupts.check()
                 r = len(self.rounds)
                 t0 = time.monotonic()
                 started = utc_now()

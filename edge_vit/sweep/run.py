@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import interrupts
 from ..errors import EdgeVitError
 from ..serialization import from_dict, to_dict, write_json_atomic
 from .checks import GridChecks
@@ -40,6 +41,7 @@ class Sweep(GridChecks):
 
     def _run_unit(self, u: Unit, fn: Callable[[], dict]) -> UnitRecord:
         unit, kind = u.name, u.kind
+        interrupts.check()  # a Ctrl-C something swallowed: stop before the next unit
         done = self._done(unit)
         if done is not None:
             self.summary.skipped.append(unit)

@@ -195,6 +195,33 @@ def test_ctrl_c_exits_130_and_says_what_is_kept(tmp_path):
     assert "interrupted" in rest and "Traceback" not in rest and "Aborted" not in rest
 
 
+def test_a_ctrl_c_a_library_swallows_is_still_acted_on():
+    """onnxslim imports onnxruntime inside a bare except: a KeyboardInterrupt raised there is
+    lost. The CLI's handler remembers the Ctrl-C, and the export/profile/sweep loops check."""
+    import os
+    import signal
+
+    import pytest
+
+    from edge_vit import interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        interrupts.install()
+        interrupts.check()  # nothing yet
+        try:  # a library that swallows it
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # let the handler run
+                pass
+        except BaseException:  # noqa: BLE001 - the point of the test
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()
+    finally:
+        signal.signal(signal.SIGINT, before)
+        interrupts._seen.clear()
+
+
 def test_the_cli_package_alone_registers_every_command():
     """Explicit registration: importing edge_vit.cli (no side-effect imports elsewhere) gives
     the whole command line, the same one the console script and `python -m edge_vit` run."""

@@ -173,7 +173,10 @@ def test_layer_pass_on_the_local_device_keeps_every_result(tiny_artifacts, tmp_p
         assert sum(g.macs_share or 0 for g in p.groups) == pytest.approx(1.0, abs=1e-3)
         assert all(g.share_min <= g.share <= g.share_max for g in p.groups + p.summary)
         assert sum(g.share for g in p.summary) == pytest.approx(1.0, abs=1e-3)
-        assert [g.group for g in p.summary] == ["embed", "blocks.0", "blocks.1", "norm", "head"]
+        # the final norm may be fused into the last residual add (OpenVINO, some compilations)
+        groups = [g.group for g in p.summary]
+        assert groups[:3] == ["embed", "blocks.0", "blocks.1"] and groups[-1] == "head"
+        assert set(groups) <= {"embed", "blocks.0", "blocks.1", "norm", "head"}
         assert p.other_share < 0.10
         attn = {g.group: g for g in p.groups if g.part == "attn"}
         assert set(attn) == {"blocks.0", "blocks.1"} and all(g.macs_share > 0 for g in
@@ -243,5 +246,6 @@ def test_layer_pass_over_ssh_runs_the_deployed_runner(sshd, tiny_artifacts, tmp_
                               tmp_path / "results")
     assert p.status == rs.OK and p.device_kind == "ssh" and len(p.rounds) == 2
     assert (tmp_path / "remote" / "sessions" / "layers-plan.json").is_file()
-    assert [g.group for g in p.summary] == ["embed", "blocks.0", "blocks.1", "norm", "head"]
+    groups = [g.group for g in p.summary]
+    assert groups[:3] == ["embed", "blocks.0", "blocks.1"] and groups[-1] == "head"
     assert p.environment.get("cpu_model") or p.environment.get("machine")
