@@ -8,17 +8,15 @@ over runs of the wall time with the profiler on and of the sum of the op times, 
 the ops do not account for (the runtime between ops) is visible too.
 """
 
-import os
 import sys
 import time
 
 from . import backends
-from .core import RUNNER_VERSION, RunnerError, _now, device_lock, inference_errors
+from .core import RunnerError, _now, device_lock, inference_errors
 from .inputs import Loaded
-from .measure import SETTING_DEFAULTS as MEASURE_DEFAULTS
-from .measure import UNIT_MARK, parse_unit_list, read_plan, unit_namespace
+from .measure import UNIT_MARK, open_segment, unit_namespace
 from .stats import _round
-from .system import affinity, collect_environment, set_affinity
+from .system import collect_environment
 
 
 def quartiles(values):
@@ -110,14 +108,7 @@ def profile_unit(index, unit, iterations, settings):
 
 def cmd_layers(args, partial):
     """The listed units (``INDEX:ITERATIONS``; 0 iterations: ``--iterations``), in order."""
-    if args.pin:
-        set_affinity(args.pin)
-    plan = read_plan(args.plan)
-    units = plan["units"]
-    order = parse_unit_list(args.units, len(units))
-    settings = dict(MEASURE_DEFAULTS, **(plan.get("settings") or {}))
-    partial.update(runner_version=RUNNER_VERSION, round=args.round, pid=os.getpid(),
-                   units=[], affinity=affinity(), started=_now())
+    units, order, settings = open_segment(args, partial)
     backends.import_numpy()
     with device_lock(args.lock, args.lock_timeout):
         partial["environment"] = collect_environment() if args.environment else {}

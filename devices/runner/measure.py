@@ -173,20 +173,27 @@ def _unit_runtime(unit):
         return exc
 
 
-def cmd_measure(args, partial):
-    """One segment of a round: the listed units, in the listed order, each in a fresh load."""
+def open_segment(args, partial):
+    """What ``measure`` and ``layers`` both start with: affinity, the plan's units, the listed
+    (index, iterations) order, the settings with their defaults, the partial result's head."""
     if args.pin:
         set_affinity(args.pin)
     plan = read_plan(args.plan)
     units = plan["units"]
     order = parse_unit_list(args.units, len(units))
     settings = dict(SETTING_DEFAULTS, **(plan.get("settings") or {}))
+    partial.update(runner_version=RUNNER_VERSION, round=args.round, pid=os.getpid(),
+                   units=[], affinity=affinity(), started=_now())
+    return units, order, settings
+
+
+def cmd_measure(args, partial):
+    """One segment of a round: the listed units, in the listed order, each in a fresh load."""
+    units, order, settings = open_segment(args, partial)
     chosen = dict((i, _unit_runtime(units[i])) for i, _ in order)
     runtimes = sorted(set(r for r in chosen.values() if not isinstance(r, RunnerError)))
     if "pytorch" in runtimes:  # OpenMP workers sleep instead of spinning between calls
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    partial.update(runner_version=RUNNER_VERSION, round=args.round, pid=os.getpid(),
-                   units=[], affinity=affinity(), started=_now())
     t0 = time.perf_counter()
     backends.import_numpy()
     missing = {}
