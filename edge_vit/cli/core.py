@@ -195,16 +195,27 @@ def _compact(values: list[int]) -> str:
 @click.option("--metric", type=click.Choice(["p50", "p90"]), default="p50", show_default=True)
 @click.option("--work", type=click.Path(path_type=Path), default=Path("lut-work"),
               show_default=True, help="--budget-ms: where tables, artifacts, results go.")
+@click.option("--finetune", type=click.IntRange(min=1), help="--budget-ms: distil the pruned "
+              "model from the unpruned one for N epochs (as `edge-vit finetune`) before it is "
+              "exported and measured.")
+@click.option("--finetune-data", help="--finetune: training images (folder or .tar.gz; "
+              "default: the demo's train slice for the demo model).")
+@click.option("--finetune-labels", type=click.Choice(["folders", "imagenet"]),
+              default="folders", show_default=True)
+@click.option("--finetune-limit", type=click.IntRange(min=1),
+              help="--finetune: a class-balanced subset of N training images.")
 @pruning_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")
 def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, device_name,
-          inventory, runtime, precision, metric, work, criterion, round_to, calib_dir,
-          calib_size, importance_size, calib_labels, out):
+          inventory, runtime, precision, metric, work, finetune, finetune_data, finetune_labels,
+          finetune_limit, criterion, round_to, calib_dir, calib_size, importance_size,
+          calib_labels, out):
     """Prune MODEL and save it as a spec + safetensors folder that `export` accepts: by a plan
     (--prune), or to a latency budget on a device (--budget-ms: greedy latency-aware global
     allocation of heads, MLP channels and blocks against the device's latency table, then
-    exported, profiled there, and predicted vs measured latency printed)."""
+    exported, profiled there, and predicted vs measured latency printed). A table from an
+    earlier session is first scaled by the unpruned model's latency now over then."""
     from ..complexity import count_macs, model_input_size
     from ..model_options import ModelOptions, default_model_id, load_source_model
     from ..models import build_model
@@ -218,7 +229,11 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, dev
                         importance_size=importance_size, calib_labels=calib_labels, seed=seed)
     if budget_ms is not None:
         return _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision,
-                                metric, work, out)
+                                metric, work, out, _finetune_request(
+                                    model, finetune, finetune_data, finetune_labels, finetune_limit))
+    if finetune:
+        raise click.UsageError("--finetune goes with --budget-ms; after --prune run "
+                               "`edge-vit finetune` on the saved folder.")
     net, source, spec, warnings = load_source_model(opts)
     for w in warnings:
         err_console.print(f"warning: {w}")
@@ -232,8 +247,21 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, dev
     console.print(f"saved: {out}  (export it with: edge-vit export {out})")
 
 
+def _finetune_request(model, epochs, data, labels, limit):
+    from ..demo import DEMO_MODEL, TRAIN_SLICE
+    from ..lut.budget import FinetuneRequest
+
+    if not epochs:
+        if data:
+            raise click.UsageError("--finetune-data needs --finetune N.")
+        return None
+    if data is None and model != DEMO_MODEL:
+        raise click.UsageError("--finetune needs --finetune-data (training images).")
+    return FinetuneRequest(epochs, str(data or TRAIN_SLICE), labels, limit=limit)
+
+
 def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision, metric,
-                     work, out) -> None:
+                     work, out, finetune) -> None:
     from devices import get_device_config, open_device
 
     from ..lut.budget import prune_to_budget
@@ -244,11 +272,14 @@ def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision
                        opts.round_to or 8)
     with open_device(get_device_config(device_name, inventory)) as device:
         res = prune_to_budget(device, opts, req, budget_ms, metric, out, work,
-                              ProfileSettings(), lambda m: err_console.print(m))
+                              ProfileSettings(), lambda m: err_console.print(m), finetune)
     blocks = [b for b in res.allocation.config if b is not None]
     console.print(f"pruned to {len(blocks)} of {len(res.allocation.config)} blocks, heads "
                   f"{[b[0] for b in blocks]}, MLP {[b[1] for b in blocks]}")
     console.print(f"saved: {res.pruned}  (plan {res.plan}, table {res.table})")
+    if res.finetuned_from is not None:
+        console.print(f"distilled for {finetune.epochs} epoch(s) from the unpruned model: "
+                      f"{res.finetuned_from} -> {res.pruned}")
     if res.measured_ms is None:
         raise ExportError(f"The budget-pruned model could not be measured: {res.error}")
     ci = f" [{res.measured_ci[0]:.3f}, {res.measured_ci[1]:.3f}]" if res.measured_ci else ""
@@ -257,13 +288,16 @@ def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision
                   f"{res.allocation.predicted_ms:.3f} ms, measured {res.measured_ms:.3f} ms{ci}; "
                   f"budget {budget_ms:g} ms {verdict}")
     if res.reference_ms and res.table_reference_ms:
-        console.print(f"the unpruned model ran {res.reference_ms:.3f} ms in this session, "
-                      f"{res.table_reference_ms:.3f} ms in the table's "
-                      f"({100 * (res.reference_ms / res.table_reference_ms - 1):+.1f} %): "
-                      f"pruned/unpruned measured {res.measured_ms / res.reference_ms:.3f}, "
-                      f"predicted {res.allocation.predicted_ms / res.table_reference_ms:.3f}")
+        # the unpruned model's latency when the budget was allocated: the anchor (or the
+        # table's session when it was built just now)
+        then = res.anchor_ms or res.table_reference_ms
+        when = "just before allocating" if res.anchor_ms else "in the table's session"
+        console.print(f"the unpruned model: {res.table_reference_ms:.3f} ms in the table's "
+                      f"session, {then:.3f} ms {when}, {res.reference_ms:.3f} ms beside the "
+                      f"pruned one; pruned/unpruned predicted {res.allocation.predicted_ms / then:.3f},"
+                      f" measured {res.measured_ms / res.reference_ms:.3f}")
         # the budget as a share of the unpruned model, held against the same-session ratio
-        share = budget_ms / res.table_reference_ms
+        share = budget_ms / then
         met = res.measured_ms / res.reference_ms <= share
         console.print(f"relative to the unpruned model measured beside it: budget "
                       f"{share:.3f} of it, reached {res.measured_ms / res.reference_ms:.3f}: "

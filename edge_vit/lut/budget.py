@@ -27,10 +27,11 @@ def check_model(table: LatencyTable, model, model_name: str, input_shape: list[i
             hint="Build a table of this model: edge-vit lut build --model ...")
 
 
-def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: Path
-                ) -> tuple[Allocation, Path]:
+def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: Path,
+                scale: float = 1.0) -> tuple[Allocation, Path]:
     """Score the unpruned model (``opts.criterion``, calibration images for data-driven ones),
-    allocate, and write the plan file ``out``."""
+    allocate with the table's times times ``scale`` (the device's speed now over the table's
+    session's), and write the plan file ``out``."""
     from ..complexity import model_input_size
     from ..model_options import importance_batches, load_source_model
     from ..pruning.importance import compute_importance
@@ -45,7 +46,7 @@ def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: P
     imp = compute_importance(model, criterion, calib)
     depth = table.structure.depth
     alloc = allocate_budget(
-        table.fit(metric), {i: imp.heads[i].tolist() for i in range(depth)},
+        table.fit(metric).scaled(scale), {i: imp.heads[i].tolist() for i in range(depth)},
         {i: imp.mlp[i].tolist() for i in range(depth)},
         imp.blocks.tolist() if imp.blocks is not None else [1.0] * depth, budget_ms)
     plan = dict(alloc.plan(table.structure.round_to), criterion=criterion)
@@ -55,19 +56,35 @@ def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: P
 
 
 @dataclass
+class FinetuneRequest:
+    """``--finetune``: distil the budget-pruned model from the unpruned one, as `finetune`."""
+
+    epochs: int
+    data: str
+    labels: str = "folders"
+    split: str | None = None
+    limit: int | None = None  # a class-balanced subset of N training images
+
+
+@dataclass
 class BudgetResult:
     budget_ms: float
     metric: str
-    allocation: Allocation
-    pruned: Path  # the spec + safetensors folder
+    allocation: Allocation  # its predicted_ms: with the table's times scaled by ``scale``
+    pruned: Path  # the spec + safetensors folder (the fine-tuned one with --finetune)
     plan: Path
     table: Path
-    artifact: Path | None = None
+    # the device's speed when the budget was allocated over its speed in the table's session,
+    # from the unpruned model measured just before (1.0 when the table was built by this run)
+    scale: float = 1.0
+    anchor_ms: float | None = None
+    artifact: Path | None = None  # the pruned model's export folder
     measured_ms: float | None = None
     measured_ci: list[float] | None = None
-    # the unpruned model in the same session, and in the table's: the device's drift
+    # the unpruned model in the final session, and in the table's: the device's drift
     reference_ms: float | None = None
     table_reference_ms: float | None = None
+    finetuned_from: Path | None = None
     error: str | None = None
 
     @property
@@ -75,18 +92,58 @@ class BudgetResult:
         return None if self.measured_ms is None else self.measured_ms <= self.budget_ms
 
 
-def prune_to_budget(device, opts, req, budget_ms: float, metric: str, out: Path | None,
-                    work: Path, settings, say) -> BudgetResult:
-    """Table (cached or built), plan, pruned model saved, exported to the runtime's format,
-    profiled on the device: what was predicted and what was measured."""
+def _export(source, model_id: str, req, work: Path) -> Path:
     from ..export import ExportOptions, run_export
-    from ..model_options import ModelOptions, default_model_id, load_source_model
+
+    formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
+    done = run_export(ExportOptions(model=source, formats=formats, precisions=(req.precision,),
+                                    out_root=work / "artifacts", model_id=model_id))
+    return done.manifest_path.parent
+
+
+def _session(device, folders: list[Path], req, settings, results: Path, say) -> dict:
+    """model id -> the runtime's result, of one interleaved session over ``folders``."""
     from ..profiling import collect_artifacts, profile
+
+    entries = [e for e in collect_artifacts(folders, [req.format])
+               if e.record.precision == req.precision]
+    return {r.artifact.model_id: r for r in profile(device, entries, settings, results,
+                                                    progress=say)
+            if r.settings.runtime == req.runtime}
+
+
+def prune_to_budget(device, opts, req, budget_ms: float, metric: str, out: Path | None,
+                    work: Path, settings, say, finetune: FinetuneRequest | None = None
+                    ) -> BudgetResult:
+    """Table (cached or built); the unpruned model measured now when the table is from an
+    earlier session (the device drifts between sessions: the table's times are scaled by
+    now/then before allocating); plan, pruned model saved (and distilled with ``finetune``),
+    exported to the runtime's format and profiled on the device beside the unpruned model:
+    what was predicted and what was measured."""
+    from ..manifest import utc_now
+    from ..model_options import ModelOptions, default_model_id, load_source_model
     from ..pruning import save_pruned
     from .build import build_table
 
+    started = utc_now()
     table, table_path = build_table(device, req, settings, work / "build", progress=say)
-    alloc, plan = budget_plan(opts, table, budget_ms, metric, work / "budget-plan.json")
+    settings.runtimes = (req.runtime,)
+    pick = (lambda lat: lat.p50) if metric == "p50" else (lambda lat: lat.p90)
+    then = table.reference_ms(metric)
+    unpruned = _export(dataclasses.replace(opts, prune=None), "budget-unpruned", req, work)
+    scale, anchor = 1.0, None
+    if table.built is None or table.built < started:  # a table of an earlier session
+        now = _session(device, [unpruned], req, settings, work / "results-anchor", say)
+        got = now.get("budget-unpruned")
+        if got is None or got.latency is None:
+            raise UsageError(f"The unpruned model could not be measured on {device.name}: "
+                             f"{got.error if got else 'no result'}")
+        anchor = pick(got.latency)
+        scale = anchor / then
+        say(f"lut: the unpruned model runs {anchor:.3f} ms now, {then:.3f} ms in the table's "
+            f"session ({100 * (scale - 1):+.1f} %): the table's times are scaled by "
+            f"{scale:.3f}")
+    alloc, plan = budget_plan(opts, table, budget_ms, metric, work / "budget-plan.json", scale)
     say(f"budget {budget_ms:g} ms ({metric}): predicted {alloc.predicted_ms:.3f} ms after "
         f"{alloc.steps} steps; blocks kept {sum(b is not None for b in alloc.config)} of "
         f"{len(alloc.config)}")
@@ -94,41 +151,40 @@ def prune_to_budget(device, opts, req, budget_ms: float, metric: str, out: Path 
     for w in warnings:
         say(f"warning: {w}")
     spec.budget = {"budget_ms": budget_ms, "metric": metric, "predicted_ms": alloc.predicted_ms,
-                   "table": str(table_path), "fingerprint": table.fingerprint_key}
+                   "scale": round(scale, 4), "table": str(table_path),
+                   "fingerprint": table.fingerprint_key, "runtime": req.runtime,
+                   "precision": req.precision, "device": device.name}
     out = out or Path("pruned") / default_model_id(opts.name, spec, opts.model_kwargs)
     save_pruned(net, spec, out)
-    res = BudgetResult(budget_ms, metric, alloc, out, plan, table_path)
-    formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
-    folders = []
-    for name, source in (("pruned", str(out)), ("unpruned", None)):
-        model_opts = ModelOptions(name=source) if source else dataclasses.replace(opts, prune=None)
-        exported = run_export(ExportOptions(model=model_opts, formats=formats,
-                                            precisions=(req.precision,),
-                                            out_root=work / "artifacts",
-                                            model_id=f"budget-{name}"))
-        folders.append(exported.manifest_path.parent)
-    entries = [e for e in collect_artifacts(folders, [req.format])
-               if e.record.precision == req.precision]
-    by_model = {e.manifest.model.id: e for e in entries}
-    if "budget-pruned" not in by_model:
-        res.error = f"the pruned model did not export to {req.format}"
-        return res
-    res.artifact = by_model["budget-pruned"].main
-    settings.runtimes = (req.runtime,)
+    res = BudgetResult(budget_ms, metric, alloc, out, plan, table_path, scale=scale,
+                       anchor_ms=anchor, table_reference_ms=then)
+    if finetune is not None:
+        res.finetuned_from, res.pruned = out, _finetune(out, opts, finetune, say)
+    pruned = _export(ModelOptions(name=str(res.pruned)), "budget-pruned", req, work)
     # the unpruned model is measured beside it: the device's speed now vs the table's session
-    results = {r.artifact.model_id: r for r in profile(device, entries, settings,
-                                                       work / "results", progress=say)
-               if r.settings.runtime == req.runtime}
-    pick = (lambda lat: lat.p50) if metric == "p50" else (lambda lat: lat.p90)
+    results = _session(device, [pruned, unpruned], req, settings, work / "results", say)
     ref = results.get("budget-unpruned")
     if ref is not None and ref.latency is not None:
         res.reference_ms = pick(ref.latency)
-        full = next(m for m in table.measurements if m.variant == "full")
-        res.table_reference_ms = full.p50_ms if metric == "p50" else full.p90_ms
     got = results.get("budget-pruned")
     if got is None or got.latency is None:
-        res.error = got.error if got else "not measured"
+        res.error = got.error if got else f"the pruned model did not export to {req.format}"
         return res
+    res.artifact = pruned
     res.measured_ms = pick(got.latency)
     res.measured_ci = got.latency.p50_ci if metric == "p50" else got.latency.p90_ci
     return res
+
+
+def _finetune(pruned: Path, opts, ft: FinetuneRequest, say) -> Path:
+    """The budget-pruned model distilled from the unpruned one (``finetune``'s defaults)."""
+    from ..training import TrainConfig
+    from ..training.jobs import DataSpec, finetune_pruned
+
+    folder = pruned.with_name(f"{pruned.name}-kd{ft.epochs}")
+    teacher = str(opts.checkpoint) if opts.checkpoint else None
+    finetune_pruned(pruned, DataSpec(path=ft.data, split=ft.split, labels=ft.labels,
+                                             limit=ft.limit), folder,
+                    TrainConfig(epochs=ft.epochs, lr=5e-4, warmup_epochs=0.0), teacher=teacher,
+                    progress=say)
+    return folder

@@ -117,6 +117,11 @@ class LatencyTable:
     def predict(self, config: Config, metric: str = "p50", method: str | None = None) -> float:
         return self.fit(metric, method).predict(config)
 
+    def reference_ms(self, metric: str = "p50") -> float:
+        """The unpruned model as the table's session measured it."""
+        full = next(m for m in self.measurements if m.variant == "full")
+        return full.p50_ms if metric == "p50" or full.p90_ms is None else full.p90_ms
+
 
 def _weights(x: float, knots: list[int]) -> dict[int, float]:
     """Linear interpolation weights of ``x`` on ``knots`` (sorted; extrapolated past the
@@ -194,6 +199,15 @@ class Fitted:
                                  f" MLP 1..{s.mlp}).")
         return self.fixed_ms + sum(self.block(h, m) for h, m in
                                    (b for b in config if b is not None))
+
+    def scaled(self, factor: float) -> Fitted:
+        """Every time times ``factor``: the table's prediction on a device running ``factor``
+        times as slow as in the table's session (measured on the unpruned model)."""
+        return Fitted(fixed_ms=self.fixed_ms * factor, block_ms=self.block_ms * factor,
+                      head_delta={k: v * factor for k, v in self.head_delta.items()},
+                      mlp_delta={k: v * factor for k, v in self.mlp_delta.items()},
+                      structure=self.structure, metric=self.metric,
+                      residuals_ms=[r * factor for r in self.residuals_ms])
 
     def floor_ms(self) -> float:
         """The smallest latency any configuration reaches: one block left, at its cheapest."""

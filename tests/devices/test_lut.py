@@ -126,20 +126,36 @@ def test_cli_prune_to_a_budget_reports_predicted_and_measured(built, tmp_path, m
     import json
 
     from click.testing import CliRunner
+    from safetensors.torch import save_file
 
+    from edge_vit import demo
     from edge_vit.cli import main
+    from edge_vit.models import build_model
 
     monkeypatch.chdir(tmp_path)
     table = built["table"]  # same machine, same fingerprint: the cached table is reused
+    weights = tmp_path / "tiny.safetensors"  # trained weights stand-in: the teacher of --finetune
+    save_file(build_model("deit_tiny_patch16_224", model_kwargs=TINY)[0].state_dict(),
+              str(weights))
     budget = round(0.7 * table.predict(table.structure.full()), 3)
     res = CliRunner().invoke(main, [
         "prune", "deit_tiny_patch16_224", *[f"--model-arg={k}={v}" for k, v in TINY.items()],
-        "--budget-ms", str(budget), "--work", str(tmp_path / "w"), "--out",
-        str(tmp_path / "pruned")])
+        "--checkpoint", str(weights), "--budget-ms", str(budget), "--work", str(tmp_path / "w"), "--out",
+        str(tmp_path / "pruned"), "--finetune", "1", "--finetune-data", str(demo.TRAIN_SLICE),
+        "--finetune-limit", "40"])
     assert "reusing" in res.output and "predicted" in res.output, res.output
     verdict = "MET" if res.exit_code == 0 else "MISSED"
-    assert res.exit_code in (0, 1) and f"budget {budget:g} ms {verdict}" in res.output
-    assert "the unpruned model ran" in res.output
+    assert res.exit_code in (0, 1) and f"budget {budget:g} ms {verdict}" in res.output, \
+        res.output[-3000:]
+    assert "the unpruned model: " in res.output and "just before allocating" in res.output
+    assert "scaled by" in res.output
     spec = json.loads((tmp_path / "pruned" / "prune_spec.json").read_text())
     assert spec["budget"]["budget_ms"] == budget
     assert spec["budget"]["predicted_ms"] <= budget
+    # --finetune: the distilled folder is the one exported and measured, same architecture
+    tuned = json.loads((tmp_path / "pruned-kd1" / "prune_spec.json").read_text())
+    assert tuned["finetune"]["epochs"] == 1 and tuned["budget"] == spec["budget"]
+    assert "distilled for 1 epoch(s)" in res.output
+    made = json.loads((tmp_path / "w" / "artifacts" / "budget-pruned" / "manifest.json")
+                      .read_text())
+    assert str(tmp_path / "pruned-kd1") in json.dumps(made["model"])
