@@ -28,6 +28,9 @@ from .app import (
 @pretrained_option
 @click.option("--prune", "plans", multiple=True,
               help="A pruning plan, or 'none' for the unpruned baseline; repeatable.")
+@click.option("--budget", "budgets", multiple=True,
+              help="A latency budget to prune to on the first device (12ms, or 0.5x of the "
+                   "unpruned p50 there), run next to the plans; repeatable.")
 @click.option("--finetune", help="Comma-separated distillation epochs per pruned model; 0 "
               "keeps the model as pruned (e.g. 0,2).")
 @click.option("--finetune-data", help="Training images for --finetune (folder or .tar.gz); "
@@ -48,7 +51,7 @@ from .app import (
 @click.option("--max-seconds", type=float, help="Profiling: time budget of each device's "
               "session, counted blocks (default 150).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
-def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, finetune,
+def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, budgets, finetune,
           finetune_data, formats, precisions, devices, inventory, data, labels, limit,
           rounds, target_ci, max_seconds, out):
     """Run the grid models × pruning plans (× recovery fine-tuning) × formats × precisions ×
@@ -79,6 +82,8 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
             setattr(cfg, attr, value)
     if plans:
         cfg.prune = list(plans)
+    if budgets:
+        cfg.budget = list(budgets)
     if finetune:
         try:
             cfg.finetune = [int(e) for e in finetune.split(",") if e.strip()]

@@ -27,11 +27,28 @@ def check_model(table: LatencyTable, model, model_name: str, input_shape: list[i
             hint="Build a table of this model: edge-vit lut build --model ...")
 
 
+def parse_budget(text) -> tuple[float, bool]:
+    """(value, relative): "12", "12ms" or 12.0 -> (12.0, False) milliseconds; "0.5x" ->
+    (0.5, True), a share of the unpruned model's latency."""
+    raw = str(text).strip().lower().replace(" ", "")
+    relative = raw.endswith("x")
+    number = raw[:-1] if relative else raw.removesuffix("ms")
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(f"A latency budget is milliseconds (12, 12ms) or a share of the "
+                         f"unpruned model's latency (0.5x), not {text!r}.") from None
+    if not value > 0 or (relative and value > 1):
+        raise UsageError(f"Budget {text!r}: milliseconds above 0, or a share in (0, 1].")
+    return value, relative
+
+
 def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: Path,
-                scale: float = 1.0) -> tuple[Allocation, Path]:
+                scale: float = 1.0, about: dict | None = None) -> tuple[Allocation, Path]:
     """Score the unpruned model (``opts.criterion``, calibration images for data-driven ones),
     allocate with the table's times times ``scale`` (the device's speed now over the table's
-    session's), and write the plan file ``out``."""
+    session's), and write the plan file ``out`` (``about``: its ``budget`` entry, which the
+    pruned model's spec keeps)."""
     from ..complexity import model_input_size
     from ..model_options import importance_batches, load_source_model
     from ..pruning.importance import compute_importance
@@ -50,6 +67,11 @@ def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: P
         {i: imp.mlp[i].tolist() for i in range(depth)},
         imp.blocks.tolist() if imp.blocks is not None else [1.0] * depth, budget_ms)
     plan = dict(alloc.plan(table.structure.round_to), criterion=criterion)
+    plan["budget"] = {"budget_ms": round(budget_ms, 5), "metric": metric,
+                      "predicted_ms": round(alloc.predicted_ms, 5), "scale": round(scale, 4),
+                      "model": table.model, "runtime": table.runtime,
+                      "precision": table.precision, "fingerprint": table.fingerprint_key,
+                      **(about or {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plan, indent=1))
     return alloc, out
@@ -92,7 +114,7 @@ class BudgetResult:
         return None if self.measured_ms is None else self.measured_ms <= self.budget_ms
 
 
-def _export(source, model_id: str, req, work: Path) -> Path:
+def export_variant(source, model_id: str, req, work: Path) -> Path:
     from ..export import ExportOptions, run_export
 
     formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
@@ -101,7 +123,7 @@ def _export(source, model_id: str, req, work: Path) -> Path:
     return done.manifest_path.parent
 
 
-def _session(device, folders: list[Path], req, settings, results: Path, say) -> dict:
+def measure_session(device, folders: list[Path], req, settings, results: Path, say) -> dict:
     """model id -> the runtime's result, of one interleaved session over ``folders``."""
     from ..profiling import collect_artifacts, profile
 
@@ -112,66 +134,97 @@ def _session(device, folders: list[Path], req, settings, results: Path, say) -> 
             if r.settings.runtime == req.runtime}
 
 
-def prune_to_budget(device, opts, req, budget_ms: float, metric: str, out: Path | None,
-                    work: Path, settings, say, finetune: FinetuneRequest | None = None
-                    ) -> BudgetResult:
-    """Table (cached or built); the unpruned model measured now when the table is from an
-    earlier session (the device drifts between sessions: the table's times are scaled by
-    now/then before allocating); plan, pruned model saved (and distilled with ``finetune``),
-    exported to the runtime's format and profiled on the device beside the unpruned model:
-    what was predicted and what was measured."""
+@dataclass
+class Allocated:
+    """A budget turned into a plan file on a device, and what it was turned with."""
+
+    table: LatencyTable
+    table_path: Path
+    allocation: Allocation  # predicted_ms: the table's times scaled by ``scale``
+    plan: Path
+    budget_ms: float
+    # the device's speed when allocating over its speed in the table's session, from the
+    # unpruned model measured just before (1.0 when the table was built by this call)
+    scale: float
+    anchor_ms: float | None
+    unpruned: Path  # the unpruned model's export folder
+
+
+def allocate_on_device(device, opts, req, budget, metric: str, work: Path, settings, say,
+                       plan_path: Path | None = None) -> Allocated:
+    """The device's table (cached or built); the unpruned model measured now when the table
+    is from an earlier session (the device drifts between sessions: the table's times are
+    scaled by now/then); ``budget`` (ms, or "0.5x" of the unpruned model now) allocated and
+    written as a plan file."""
     from ..manifest import utc_now
-    from ..model_options import ModelOptions, default_model_id, load_source_model
-    from ..pruning import save_pruned
     from .build import build_table
 
+    value, relative = parse_budget(budget)
     started = utc_now()
     table, table_path = build_table(device, req, settings, work / "build", progress=say)
     settings.runtimes = (req.runtime,)
-    pick = (lambda lat: lat.p50) if metric == "p50" else (lambda lat: lat.p90)
     then = table.reference_ms(metric)
-    unpruned = _export(dataclasses.replace(opts, prune=None), "budget-unpruned", req, work)
+    unpruned = export_variant(dataclasses.replace(opts, prune=None), "budget-unpruned", req, work)
     scale, anchor = 1.0, None
     if table.built is None or table.built < started:  # a table of an earlier session
-        now = _session(device, [unpruned], req, settings, work / "results-anchor", say)
+        now = measure_session(device, [unpruned], req, settings, work / "results-anchor", say)
         got = now.get("budget-unpruned")
         if got is None or got.latency is None:
             raise UsageError(f"The unpruned model could not be measured on {device.name}: "
                              f"{got.error if got else 'no result'}")
-        anchor = pick(got.latency)
+        anchor = _metric(got.latency, metric)
         scale = anchor / then
         say(f"lut: the unpruned model runs {anchor:.3f} ms now, {then:.3f} ms in the table's "
             f"session ({100 * (scale - 1):+.1f} %): the table's times are scaled by "
             f"{scale:.3f}")
-    alloc, plan = budget_plan(opts, table, budget_ms, metric, work / "budget-plan.json", scale)
+    budget_ms = value * (anchor or then) if relative else value
+    about = {"asked": str(budget), "unpruned_ms": round(anchor or then, 5),
+             "table": str(table_path), "device": device.name}
+    alloc, plan = budget_plan(opts, table, budget_ms, metric,
+                              plan_path or work / "budget-plan.json", scale, about)
     say(f"budget {budget_ms:g} ms ({metric}): predicted {alloc.predicted_ms:.3f} ms after "
         f"{alloc.steps} steps; blocks kept {sum(b is not None for b in alloc.config)} of "
         f"{len(alloc.config)}")
-    net, _, spec, warnings = load_source_model(dataclasses.replace(opts, prune=str(plan)))
+    return Allocated(table, table_path, alloc, plan, budget_ms, scale, anchor, unpruned)
+
+
+def _metric(latency, metric: str) -> float:
+    return latency.p50 if metric == "p50" else latency.p90
+
+
+def prune_to_budget(device, opts, req, budget, metric: str, out: Path | None,
+                    work: Path, settings, say, finetune: FinetuneRequest | None = None
+                    ) -> BudgetResult:
+    """:func:`allocate_on_device`, the pruned model saved (and distilled with ``finetune``),
+    exported to the runtime's format and profiled on the device beside the unpruned model:
+    what was predicted and what was measured."""
+    from ..model_options import ModelOptions, default_model_id, load_source_model
+    from ..pruning import save_pruned
+
+    done = allocate_on_device(device, opts, req, budget, metric, work, settings, say)
+    net, _, spec, warnings = load_source_model(dataclasses.replace(opts, prune=str(done.plan)))
     for w in warnings:
         say(f"warning: {w}")
-    spec.budget = {"budget_ms": budget_ms, "metric": metric, "predicted_ms": alloc.predicted_ms,
-                   "scale": round(scale, 4), "table": str(table_path),
-                   "fingerprint": table.fingerprint_key, "runtime": req.runtime,
-                   "precision": req.precision, "device": device.name}
     out = out or Path("pruned") / default_model_id(opts.name, spec, opts.model_kwargs)
     save_pruned(net, spec, out)
-    res = BudgetResult(budget_ms, metric, alloc, out, plan, table_path, scale=scale,
-                       anchor_ms=anchor, table_reference_ms=then)
+    res = BudgetResult(done.budget_ms, metric, done.allocation, out, done.plan,
+                       done.table_path, scale=done.scale, anchor_ms=done.anchor_ms,
+                       table_reference_ms=done.table.reference_ms(metric))
     if finetune is not None:
         res.finetuned_from, res.pruned = out, _finetune(out, opts, finetune, say)
-    pruned = _export(ModelOptions(name=str(res.pruned)), "budget-pruned", req, work)
-    # the unpruned model is measured beside it: the device's speed now vs the table's session
-    results = _session(device, [pruned, unpruned], req, settings, work / "results", say)
+    pruned = export_variant(ModelOptions(name=str(res.pruned)), "budget-pruned", req, work)
+    # the unpruned model is measured beside it: the device's speed now vs when allocated
+    results = measure_session(device, [pruned, done.unpruned], req, settings,
+                              work / "results", say)
     ref = results.get("budget-unpruned")
     if ref is not None and ref.latency is not None:
-        res.reference_ms = pick(ref.latency)
+        res.reference_ms = _metric(ref.latency, metric)
     got = results.get("budget-pruned")
     if got is None or got.latency is None:
         res.error = got.error if got else f"the pruned model did not export to {req.format}"
         return res
     res.artifact = pruned
-    res.measured_ms = pick(got.latency)
+    res.measured_ms = _metric(got.latency, metric)
     res.measured_ci = got.latency.p50_ci if metric == "p50" else got.latency.p90_ci
     return res
 

@@ -5,7 +5,9 @@ Algorithm (greedy, latency-aware global allocation): start from the unpruned mod
 step consider, in every kept block, removing its least important remaining head, its least
 important ``round_to`` MLP channels, or the whole block; take the move that loses the least
 importance per millisecond the table says it saves; repeat until the predicted latency is
-within the budget. Importance is made comparable across blocks and unit types as the global
+within the budget; then give back removed units (most importance per millisecond first)
+while the prediction stays within it, since the last step may overshoot. Importance is made
+comparable across blocks and unit types as the global
 allocator does: within a block a head counts its share of the block's total head score and a
 group of channels its share of the block's MLP score (each block's attention and MLP are worth
 1 each), and a block counts twice its score over the blocks' mean (its attention and MLP).
@@ -95,6 +97,35 @@ def allocate_budget(fitted: Fitted, head_scores: dict[int, list[float]],
             m_gone[i] += s.round_to
         else:
             kept_blocks.discard(i)
+        current, steps = fitted.predict(config()), steps + 1
+    # back-fill: a last step (a whole block, say) can overshoot the budget by far; give back
+    # removed units, the most importance per millisecond first, while the budget still holds
+    while True:
+        adds = []
+        for i in range(s.depth):
+            h, m = s.heads - h_gone[i], s.mlp - m_gone[i]
+            if i not in kept_blocks:
+                adds.append((2.0 * float(block_scores[i]) / (mean_block or 1.0),
+                             fitted.block(h, m), "block", i))
+                continue
+            if h_gone[i]:
+                gain = heads[i][h_order[i][h_gone[i] - 1]] / (sum(heads[i]) or 1.0)
+                adds.append((gain, fitted.block(h + 1, m) - fitted.block(h, m), "head", i))
+            if m_gone[i]:
+                chunk = m_order[i][m_gone[i] - s.round_to:m_gone[i]]
+                gain = sum(mlp[i][j] for j in chunk) / (sum(mlp[i]) or 1.0)
+                adds.append((gain, fitted.block(h, m + s.round_to) - fitted.block(h, m),
+                             "mlp", i))
+        fits = [a for a in adds if current + a[1] <= budget_ms]
+        if not fits:
+            break
+        _gain, _cost, kind, i = max(fits, key=lambda a: (a[0] / max(a[1], 1e-9), -a[3]))
+        if kind == "head":
+            h_gone[i] -= 1
+        elif kind == "mlp":
+            m_gone[i] -= s.round_to
+        else:
+            kept_blocks.add(i)
         current, steps = fitted.predict(config()), steps + 1
     return Allocation(
         config=config(), predicted_ms=current, steps=steps,

@@ -64,7 +64,7 @@ DATA_DRIVEN = ("taylor", "activation")
 _RATIO_KEYS = ("heads", "mlp", "depth")
 ALLOCATIONS = ("uniform", "global")
 _CLI_KEYS = (*_RATIO_KEYS, "round_to", "criterion", "allocate", "global")
-_FILE_KEYS = (*_CLI_KEYS, "drop_blocks", "blocks")
+_FILE_KEYS = (*_CLI_KEYS, "drop_blocks", "blocks", "budget")
 _BLOCK_KEYS = ("heads", "mlp", "keep_heads", "keep_mlp")
 
 
@@ -145,6 +145,9 @@ class PruningPlan:
     round_to: int = 8
     criterion: str = "magnitude"
     allocate: str = "uniform"
+    # a plan made by pruning to a latency budget (edge_vit.lut.budget): the budget, the
+    # device, runtime and table it was allocated against, the predicted latency
+    budget: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for key in _RATIO_KEYS:
@@ -241,7 +244,10 @@ def plan_from_mapping(data: Any, origin: str = "plan") -> PruningPlan:
                                    hint=f"Known block keys: {', '.join(_BLOCK_KEYS)}.")
         blocks.append(BlockPlan(index=index, **entry))
     top = {k: v for k, v in data.items() if k in _CLI_KEYS or k == "drop_blocks"}
-    return PruningPlan(blocks=blocks, **_expand_global(top, origin))
+    budget = data.get("budget")
+    if budget is not None and not isinstance(budget, dict):
+        raise PruningPlanError(f"{origin}: 'budget' must be a mapping, got {budget!r}.")
+    return PruningPlan(blocks=blocks, budget=budget, **_expand_global(top, origin))
 
 
 def load_plan_file(path: str | Path) -> PruningPlan:

@@ -61,9 +61,12 @@ class PruneSpec:
     finetune: dict[str, Any] | None = None  # set by `edge-vit finetune`: teacher, epochs, top-1
     # the images a data-driven criterion scored on: folder, count, labels used, fingerprint
     importance_data: dict[str, Any] | None = None
-    # set by `edge-vit prune --budget-ms`: the budget, metric, predicted latency and the table
-    budget: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def budget(self) -> dict[str, Any] | None:
+        """The latency budget this model was pruned to (its plan's record), if any."""
+        return self.plan.budget if self.plan is not None else None
 
     def structure(self) -> dict[str, Any]:
         """The part that decides the pruned model: arch, kwargs and kept units."""

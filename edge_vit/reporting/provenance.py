@@ -67,6 +67,14 @@ def prune_summary(prune: dict | None) -> str | None:
     orig_mlp = [b.get("orig_mlp") for b in blocks if b.get("orig_mlp") is not None]
     if mlp:
         parts.append(f"{sum(mlp)}/{sum(orig_mlp)} MLP ch" if orig_mlp else f"{sum(mlp)} MLP ch")
+    budget = plan.get("budget") or {}
+    if budget.get("budget_ms") is not None:
+        asked = budget.get("asked", "")
+        share = f"{asked} = " if str(asked).endswith("x") else ""
+        parts.append(f"budget {share}{budget['budget_ms']:.3g} ms {budget.get('metric', 'p50')}"
+                     f" on {budget.get('device', '?')} ({budget.get('runtime', '?')} "
+                     f"{budget.get('precision', '?')}), predicted "
+                     f"{budget.get('predicted_ms', float('nan')):.3g} ms")
     ft = prune.get("finetune") or {}
     if ft.get("epochs"):
         parts.append(f"KD fine-tuned {ft['epochs']} ep")

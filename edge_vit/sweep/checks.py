@@ -56,10 +56,45 @@ class GridChecks:
                           validate_plan(p, n))
         for device in cfg.devices:
             check(f"device {device}", lambda d=device: get_device_config(d, cfg.inventory))
+        problems += self._budget_problems(check)
         if problems:
             unique = list(dict.fromkeys(problems))
             raise UsageError(f"The sweep grid has {len(unique)} problem(s), found before any "
                              "work:\n  - " + "\n  - ".join(unique))
+
+    def _budget_problems(self, check) -> list[str]:
+        from ..lut.budget import parse_budget
+        from .config import BUDGET_DEFAULTS
+
+        cfg, problems = self.cfg, []
+        if not cfg.budget:
+            return problems
+        for b in cfg.budget:
+            check(f"budget {b!r}", lambda b=b: parse_budget(b))
+        opts = cfg.budget_options
+        bad = sorted(set(opts) - set(BUDGET_DEFAULTS))
+        if bad:
+            problems.append(f"budget_options: unknown {bad}; known: {sorted(BUDGET_DEFAULTS)}")
+        o = {**BUDGET_DEFAULTS, **opts}
+        if o["metric"] not in ("p50", "p90"):
+            problems.append(f"budget_options: metric is p50 or p90, not {o['metric']!r}")
+        if o["device"] is not None:
+            from devices import get_device_config
+
+            check(f"budget device {o['device']}",
+                  lambda: get_device_config(o["device"], cfg.inventory))
+        from ..lut.build import FORMAT_OF
+
+        if o["runtime"] not in FORMAT_OF:
+            problems.append(f"budget_options: no latency table for runtime {o['runtime']!r} "
+                            f"(one of {', '.join(FORMAT_OF)})")
+        elif FORMAT_OF[o["runtime"]] not in cfg.formats:
+            problems.append(f"budget_options: the budget runtime {o['runtime']} runs "
+                            f"{FORMAT_OF[o['runtime']]}, which is not among formats "
+                            f"{cfg.formats}: the budget could not be checked")
+        if any((Path(m.name) / "prune_spec.json").is_file() for m in cfg.models):
+            problems.append("budget: a pruned-model folder cannot be pruned to a budget")
+        return problems
 
     def _check_profile(self) -> None:
         """Impossible profile settings fail before any export runs."""

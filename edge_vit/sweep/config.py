@@ -23,6 +23,10 @@ class ModelEntry:
     pretrained: str | bool | None = None
 
 
+BUDGET_DEFAULTS = {"device": None, "runtime": "onnxruntime", "precision": "fp32",
+                   "metric": "p50"}
+
+
 @dataclass
 class SweepConfig:
     """The grid. Loaded from TOML/YAML/JSON (``--config``) or built from CLI options."""
@@ -47,6 +51,13 @@ class SweepConfig:
     finetune_data: str | None = None
     finetune_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields,
     # plus split / labels / limit for finetune_data
+    # latency budgets, each pruned to like `prune --budget-ms` (greedy latency-aware global
+    # allocation against the budget device's latency table) and then exported, fine-tuned,
+    # profiled and scored like the prune plans: "12" / "12ms" milliseconds, or "0.5x" of the
+    # unpruned model's latency there
+    budget: list[str] = field(default_factory=list)
+    # device (default: the first of devices), runtime, precision, metric of the budgets
+    budget_options: dict[str, Any] = field(default_factory=dict)
     # ProfileSettings fields; each device is profiled in one interleaved session
     profile: dict[str, Any] = field(default_factory=dict)
     out: str | None = None  # default: sweeps/<name>
@@ -105,7 +116,10 @@ def load_config(path: Path) -> SweepConfig:
         raise UsageError(f"Unknown key(s) {unknown} in {path}; known: {sorted(known)}")
     data["models"] = [m if isinstance(m, dict) else {"name": m} for m in data.get("models", [])] \
         or to_dict(SweepConfig().models)
-    for key in ("prune", "formats", "precisions", "devices"):
+    if isinstance(data.get("budget"), list):  # 12 and "12ms" alike
+        data["budget"] = [str(b) if isinstance(b, (int, float)) and not isinstance(b, bool)
+                          else b for b in data["budget"]]
+    for key in ("prune", "formats", "precisions", "devices", "budget"):
         if key in data and (not isinstance(data[key], list)
                             or not all(isinstance(v, str) for v in data[key])):
             raise UsageError(f"'{key}' in {path} must be a list of strings, got {data[key]!r}")

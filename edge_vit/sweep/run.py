@@ -74,9 +74,16 @@ class Sweep(GridChecks):
         cfg = self.cfg
         exports: dict[Path, str] = {}  # export folder -> the unit that made it
         for model in cfg.models:
-            for plan in cfg.prune:
-                u = Unit("export", model.name, (to_dict(model), plan, cfg.formats,
-                                                cfg.precisions, cfg.criterion, cfg.calib))
+            plans, made_by = list(cfg.prune), {}
+            for budget in cfg.budget:  # a budget becomes a plan file, then runs like a plan
+                got = self._budget_plan(model, budget)
+                if got is not None:
+                    plans.append(got[0])
+                    made_by[got[0]] = got[1]
+            for plan in plans:
+                u = Unit("export", model.name, (to_dict(model), _plan_input(plan),
+                                                cfg.formats, cfg.precisions, cfg.criterion,
+                                                cfg.calib), tuple(made_by.get(plan, ())))
                 rec = self._run_unit(u, lambda m=model, p=plan: self._export(m, p))
                 if rec.status == "ok":
                     exports[Path(rec.outputs["manifest_dir"])] = u.name
@@ -150,12 +157,43 @@ class Sweep(GridChecks):
         failed = [f"{a.format}/{a.precision}: {a.status}" for a in result.failed]
         return {"manifest_dir": str(result.manifest_path.parent), "failed_artifacts": failed}
 
+    def _budget_plan(self, model: ModelEntry, budget: str) -> tuple[str, tuple] | None:
+        """(plan file, the unit that wrote it) of ``model`` pruned to ``budget`` on the
+        budget device, or None when it failed (its unit says why; the grid goes on)."""
+        from .config import BUDGET_DEFAULTS
+
+        cfg = self.cfg
+        o = {**BUDGET_DEFAULTS, **cfg.budget_options}
+        o["device"] = o["device"] or cfg.devices[0]
+        u = Unit("budget", model.name, (to_dict(model), budget, o, cfg.criterion, cfg.calib,
+                                        cfg.profile))
+        plan = self.root / "budget" / f"{model.name}-{u.key}.json"
+        rec = self._run_unit(u, lambda: self._allocate(model, budget, o, plan))
+        return (str(plan), (u.name,)) if rec.status == "ok" and plan.is_file() else None
+
+    def _allocate(self, model: ModelEntry, budget: str, o: dict, plan: Path) -> dict:
+        from devices import get_device_config, open_device
+
+        from ..lut.budget import allocate_on_device
+        from ..lut.build import TableRequest
+        from ..profiling import ProfileSettings
+
+        req = TableRequest(model.name, dict(model.model_kwargs), o["runtime"], o["precision"])
+        config = get_device_config(o["device"], self.cfg.inventory)
+        with open_device(config) as device:
+            done = allocate_on_device(device, self._model_options(model, None), req, budget,
+                                      o["metric"], self.root / "budget" / plan.stem,
+                                      ProfileSettings(**self.cfg.profile),
+                                      lambda m: self.say(f"    {m}"), plan)
+        return {"plan": str(plan), "budget_ms": done.budget_ms,
+                "predicted_ms": done.allocation.predicted_ms, "table": str(done.table_path)}
+
     def _finetuned(self, model: ModelEntry, plan: str, epochs: int) -> tuple[Path, str] | None:
         """(folder, unit name) of ``model`` cut by ``plan`` and distilled for ``epochs``."""
         cfg = self.cfg
-        u = Unit("finetune", model.name, (to_dict(model), plan, cfg.criterion, cfg.calib,
-                                          epochs, cfg.finetune_data, cfg.finetune_options,
-                                          cfg.labels))
+        u = Unit("finetune", model.name, (to_dict(model), _plan_input(plan), cfg.criterion,
+                                          cfg.calib, epochs, cfg.finetune_data,
+                                          cfg.finetune_options, cfg.labels))
         folder = self.root / "finetuned" / f"{model.name}-{u.key}-kd{epochs}"
         rec = self._run_unit(u, lambda: self._finetune(model, plan, epochs, folder))
         return (folder, u.name) if rec.status == "ok" else None
@@ -226,6 +264,16 @@ class Sweep(GridChecks):
         for kind, path in written.items():
             self.say(f"report ({kind}): {path}")
         return written
+
+
+def _plan_input(plan: str) -> str | list:
+    """A plan as a unit's input: a plan file with its content's hash (a budget re-allocated
+    to other units is other work), a plan string as it is."""
+    from ..files import file_sha256
+
+    path = Path(plan)
+    return [plan, file_sha256(path)] if path.suffix in (".json", ".yaml", ".yml") \
+        and path.is_file() else plan
 
 
 def _weights_hash(folder: Path) -> str:

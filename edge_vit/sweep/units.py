@@ -19,7 +19,7 @@ class Unit:
     hashes of the files it reads), so the key changes exactly when the work would; ``after``
     names the units whose outputs it uses."""
 
-    kind: str  # export | finetune | profile | eval
+    kind: str  # budget | export | finetune | profile | eval
     label: str  # what it works on, for people: a model, an export folder, a device
     inputs: tuple = ()
     after: tuple[str, ...] = ()
@@ -38,7 +38,7 @@ class UnitRecord:
     """The marker a finished (or failed) unit leaves behind."""
 
     unit: str
-    kind: str  # export | finetune | profile | eval
+    kind: str  # budget | export | finetune | profile | eval
     status: str  # ok | failed
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None

@@ -150,11 +150,12 @@ def test_cli_prune_to_a_budget_reports_predicted_and_measured(built, tmp_path, m
     assert "the unpruned model: " in res.output and "just before allocating" in res.output
     assert "scaled by" in res.output
     spec = json.loads((tmp_path / "pruned" / "prune_spec.json").read_text())
-    assert spec["budget"]["budget_ms"] == budget
-    assert spec["budget"]["predicted_ms"] <= budget
+    assert spec["plan"]["budget"]["budget_ms"] == budget
+    assert spec["plan"]["budget"]["predicted_ms"] <= budget
+    assert spec["plan"]["budget"]["asked"] == str(budget)
     # --finetune: the distilled folder is the one exported and measured, same architecture
     tuned = json.loads((tmp_path / "pruned-kd1" / "prune_spec.json").read_text())
-    assert tuned["finetune"]["epochs"] == 1 and tuned["budget"] == spec["budget"]
+    assert tuned["finetune"]["epochs"] == 1 and tuned["plan"] == spec["plan"]
     assert "distilled for 1 epoch(s)" in res.output
     made = json.loads((tmp_path / "w" / "artifacts" / "budget-pruned" / "manifest.json")
                       .read_text())

@@ -140,3 +140,17 @@ def test_a_budget_below_the_floor_names_the_smallest_latency():
                         {i: flat(1, 64) for i in range(6)}, flat(1, 6), 0.5)
     assert f"{f.floor_ms():.3f} ms" in str(err.value)
     assert f.floor_ms() == pytest.approx(1.0 + 2.0 - 0.3 - 0.35)
+
+
+def test_what_the_last_step_overshoots_is_given_back():
+    # a nearly useless head goes first (0.3 ms), then the weak block 5 (2 ms) overshoots
+    # the budget by 0.35 ms: the back-fill returns the head, which fits again
+    f = fitted(head_ms=0.3, mlp_ms_per_8=0.0, block_ms=2.0)
+    heads = {i: flat(1, 4) for i in range(6)}
+    heads[0] = [0.01, 1, 1, 1]
+    budget = f.predict(S.full()) - 1.95
+    a = allocate_budget(f, heads, {i: flat(1, 64) for i in range(6)},
+                        [1, 1, 1, 1, 1, 0.3], budget)
+    assert a.drop_blocks == [5] and a.steps == 3
+    assert [b[0] for b in a.config if b] == [4] * 5 and a.keep_heads[0] == [0, 1, 2, 3]
+    assert a.predicted_ms == pytest.approx(f.predict(S.full()) - 2.0) and a.predicted_ms <= budget
