@@ -80,7 +80,7 @@ def main() -> None:
 
     from devices import get_device_config, open_device
     from edge_vit import demo
-    from edge_vit.lut.budget import budget_plan, export_variant, measure_session
+    from edge_vit.lut.budget import auto_margin, budget_plan, export_variant, measure_session
     from edge_vit.lut.build import TableRequest
     from edge_vit.model_options import ModelOptions, load_source_model
     from edge_vit.profiling import ProfileSettings
@@ -114,7 +114,8 @@ def main() -> None:
         folders, plans = [unpruned], {}
         for share in (0.5, 0.7):
             alloc, plan = budget_plan(opts, table, share * full_ms, "p50",
-                                      grid / f"budget-{share}.json", scale)
+                                      grid / f"budget-{share}.json", scale,
+                                      margin=auto_margin(table, "p50"))
             folders.append(export_variant(ModelOptions(
                 name=demo.DEMO_MODEL, prune=str(plan), criterion=args.criterion,
                 calib_dir=demo.TRAIN_SLICE), f"budget-{share}x", req, grid))
@@ -146,7 +147,9 @@ def main() -> None:
     print("\nlatency tables (held-out: 6 random non-uniform variants, a session of their own)")
     print_tables(tables)
     print(f"\ndemo model budgets (unpruned p50 {full_ms:.3f} ms just before allocating, "
-          f"{ref:.3f} ms in the comparison session; table scaled by {scale:.3f})")
+          f"{ref:.3f} ms in the comparison session; table scaled by {scale:.3f}; aiming "
+          f"{100 * auto_margin(table, 'p50'):.1f} % below each budget: the table's held-out "
+          "p90 error)")
     for key, (budget, predicted, _plan) in plans.items():
         mine = lat[key]
         by_speed = sorted((lat[f"uniform-{i}"].p50, i) for i in range(len(UNIFORM))

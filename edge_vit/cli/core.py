@@ -195,6 +195,9 @@ def _compact(values: list[int]) -> str:
 @click.option("--metric", type=click.Choice(["p50", "p90"]), default="p50", show_default=True)
 @click.option("--work", type=click.Path(path_type=Path), default=Path("lut-work"),
               show_default=True, help="--budget-ms: where tables, artifacts, results go.")
+@click.option("--margin", type=click.FloatRange(0, 1, max_open=True),
+              help="--budget-ms: aim this share below the budget (default: the table's "
+                   "held-out p90 error after `lut check`, else 0.05; 0: at the budget).")
 @click.option("--finetune", type=click.IntRange(min=1), help="--budget-ms: distil the pruned "
               "model from the unpruned one for N epochs (as `edge-vit finetune`) before it is "
               "exported and measured.")
@@ -208,8 +211,8 @@ def _compact(values: list[int]) -> str:
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: "
                                                              "pruned/<model>-pruned-<hash>).")
 def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, device_name,
-          inventory, runtime, precision, metric, work, finetune, finetune_data, finetune_labels,
-          finetune_limit, criterion, round_to, calib_dir, calib_size, importance_size,
+          inventory, runtime, precision, metric, work, margin, finetune, finetune_data,
+          finetune_labels, finetune_limit, criterion, round_to, calib_dir, calib_size, importance_size,
           calib_labels, out):
     """Prune MODEL and save it as a spec + safetensors folder that `export` accepts: by a plan
     (--prune), or to a latency budget on a device (--budget-ms: greedy latency-aware global
@@ -230,7 +233,8 @@ def prune(model, pretrained, checkpoint, model_args, seed, prune, budget_ms, dev
     if budget_ms is not None:
         return _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision,
                                 metric, work, out, _finetune_request(
-                                    model, finetune, finetune_data, finetune_labels, finetune_limit))
+                                    model, finetune, finetune_data, finetune_labels,
+                                    finetune_limit), margin)
     if finetune:
         raise click.UsageError("--finetune goes with --budget-ms; after --prune run "
                                "`edge-vit finetune` on the saved folder.")
@@ -261,7 +265,7 @@ def _finetune_request(model, epochs, data, labels, limit):
 
 
 def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision, metric,
-                     work, out, finetune) -> None:
+                     work, out, finetune, margin) -> None:
     from devices import get_device_config, open_device
 
     from ..lut.budget import prune_to_budget
@@ -272,7 +276,8 @@ def _prune_to_budget(opts, budget_ms, device_name, inventory, runtime, precision
                        opts.round_to or 8)
     with open_device(get_device_config(device_name, inventory)) as device:
         res = prune_to_budget(device, opts, req, budget_ms, metric, out, work,
-                              ProfileSettings(), lambda m: err_console.print(m), finetune)
+                              ProfileSettings(), lambda m: err_console.print(m), finetune,
+                              margin)
     blocks = [b for b in res.allocation.config if b is not None]
     console.print(f"pruned to {len(blocks)} of {len(res.allocation.config)} blocks, heads "
                   f"{[b[0] for b in blocks]}, MLP {[b[1] for b in blocks]}")

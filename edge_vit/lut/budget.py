@@ -43,12 +43,27 @@ def parse_budget(text) -> tuple[float, bool]:
     return value, relative
 
 
+DEFAULT_MARGIN = 0.05  # for a table never checked on held-out variants
+
+
+def auto_margin(table: LatencyTable, metric: str) -> float:
+    """How far below the budget to aim: the table's held-out p90 error (drift-corrected, as
+    predictions are anchored) of the model that predicts, else :data:`DEFAULT_MARGIN`."""
+    method = table.preferred if metric == "p50" else "whole-model"
+    checks = [v for v in table.validation if v.metric == metric and v.method == method
+              and v.drift_corrected_p90_abs_error_pct is not None]
+    if not checks:
+        return DEFAULT_MARGIN
+    return min(0.25, checks[-1].drift_corrected_p90_abs_error_pct / 100.0)
+
+
 def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: Path,
-                scale: float = 1.0, about: dict | None = None) -> tuple[Allocation, Path]:
+                scale: float = 1.0, about: dict | None = None, margin: float = 0.0
+                ) -> tuple[Allocation, Path]:
     """Score the unpruned model (``opts.criterion``, calibration images for data-driven ones),
-    allocate with the table's times times ``scale`` (the device's speed now over the table's
-    session's), and write the plan file ``out`` (``about``: its ``budget`` entry, which the
-    pruned model's spec keeps)."""
+    allocate to ``budget_ms`` less ``margin`` (a share) with the table's times times ``scale``
+    (the device's speed now over the table's session's), and write the plan file ``out``
+    (``about``: more of its ``budget`` entry, which the pruned model's spec keeps)."""
     from ..complexity import model_input_size
     from ..model_options import importance_batches, load_source_model
     from ..pruning.importance import compute_importance
@@ -65,9 +80,11 @@ def budget_plan(opts, table: LatencyTable, budget_ms: float, metric: str, out: P
     alloc = allocate_budget(
         table.fit(metric).scaled(scale), {i: imp.heads[i].tolist() for i in range(depth)},
         {i: imp.mlp[i].tolist() for i in range(depth)},
-        imp.blocks.tolist() if imp.blocks is not None else [1.0] * depth, budget_ms)
+        imp.blocks.tolist() if imp.blocks is not None else [1.0] * depth,
+        budget_ms * (1.0 - margin))
     plan = dict(alloc.plan(table.structure.round_to), criterion=criterion)
-    plan["budget"] = {"budget_ms": round(budget_ms, 5), "metric": metric,
+    plan["budget"] = {"budget_ms": round(budget_ms, 5), "margin": round(margin, 4),
+                      "target_ms": round(budget_ms * (1.0 - margin), 5), "metric": metric,
                       "predicted_ms": round(alloc.predicted_ms, 5), "scale": round(scale, 4),
                       "model": table.model, "runtime": table.runtime,
                       "precision": table.precision, "fingerprint": table.fingerprint_key,
@@ -151,11 +168,12 @@ class Allocated:
 
 
 def allocate_on_device(device, opts, req, budget, metric: str, work: Path, settings, say,
-                       plan_path: Path | None = None) -> Allocated:
+                       plan_path: Path | None = None, margin: float | None = None
+                       ) -> Allocated:
     """The device's table (cached or built); the unpruned model measured now when the table
     is from an earlier session (the device drifts between sessions: the table's times are
-    scaled by now/then); ``budget`` (ms, or "0.5x" of the unpruned model now) allocated and
-    written as a plan file."""
+    scaled by now/then); ``budget`` (ms, or "0.5x" of the unpruned model now) less ``margin``
+    (None: :func:`auto_margin`) allocated and written as a plan file."""
     from ..manifest import utc_now
     from .build import build_table
 
@@ -180,9 +198,15 @@ def allocate_on_device(device, opts, req, budget, metric: str, work: Path, setti
     budget_ms = value * (anchor or then) if relative else value
     about = {"asked": str(budget), "unpruned_ms": round(anchor or then, 5),
              "table": str(table_path), "device": device.name}
+    why = "as asked" if margin is not None else "no held-out check of the table yet" \
+        if not table.validation else "the table's held-out p90 error"
+    margin = auto_margin(table, metric) if margin is None else margin
+    if not 0 <= margin < 1:
+        raise UsageError(f"A budget margin is a share in [0, 1), not {margin!r}.")
     alloc, plan = budget_plan(opts, table, budget_ms, metric,
-                              plan_path or work / "budget-plan.json", scale, about)
-    say(f"budget {budget_ms:g} ms ({metric}): predicted {alloc.predicted_ms:.3f} ms after "
+                              plan_path or work / "budget-plan.json", scale, about, margin)
+    say(f"budget {budget_ms:g} ms ({metric}), aiming {100 * margin:.1f} % below it ({why}): "
+        f"predicted {alloc.predicted_ms:.3f} ms after "
         f"{alloc.steps} steps; blocks kept {sum(b is not None for b in alloc.config)} of "
         f"{len(alloc.config)}")
     return Allocated(table, table_path, alloc, plan, budget_ms, scale, anchor, unpruned)
@@ -193,15 +217,16 @@ def _metric(latency, metric: str) -> float:
 
 
 def prune_to_budget(device, opts, req, budget, metric: str, out: Path | None,
-                    work: Path, settings, say, finetune: FinetuneRequest | None = None
-                    ) -> BudgetResult:
+                    work: Path, settings, say, finetune: FinetuneRequest | None = None,
+                    margin: float | None = None) -> BudgetResult:
     """:func:`allocate_on_device`, the pruned model saved (and distilled with ``finetune``),
     exported to the runtime's format and profiled on the device beside the unpruned model:
     what was predicted and what was measured."""
     from ..model_options import ModelOptions, default_model_id, load_source_model
     from ..pruning import save_pruned
 
-    done = allocate_on_device(device, opts, req, budget, metric, work, settings, say)
+    done = allocate_on_device(device, opts, req, budget, metric, work, settings, say,
+                              margin=margin)
     net, _, spec, warnings = load_source_model(dataclasses.replace(opts, prune=str(done.plan)))
     for w in warnings:
         say(f"warning: {w}")

@@ -200,8 +200,27 @@ def _row(device: str | None, key: tuple, lm: LoadedManifest | None,
             notes.append("artifact not in the manifest")
     if res is not None:
         _attach_profile(row, res, notes)
+        if lm is not None:
+            _budget_verdict(row, (lm.manifest.model.prune or {}).get("plan") or {}, notes)
     row.notes = "; ".join(notes) or None
     return row
+
+
+def _budget_verdict(row: S.ReportRow, plan: dict, notes: list[str]) -> None:
+    """Met or missed, where the budget applies: the device, runtime and precision it was
+    allocated for (elsewhere the budget says nothing)."""
+    b = plan.get("budget") or {}
+    if (b.get("budget_ms") is None or b.get("device") != row.device
+            or b.get("runtime") != row.runtime or b.get("precision") != row.precision):
+        return
+    metric = b.get("metric", "p50")
+    got = row.p90_ms if metric == "p90" else row.p50_ms
+    if got is None:
+        return
+    row.budget_ms, row.budget_met = b["budget_ms"], got <= b["budget_ms"]
+    notes.append(f"budget {b['budget_ms']:.3g} ms {metric}: "
+                 f"{'met' if row.budget_met else 'MISSED'} ({got:.3g} ms; predicted "
+                 f"{b.get('predicted_ms', float('nan')):.3g})")
 
 
 def _ratio(a: int | None, b: int | None) -> float | None:
@@ -335,6 +354,8 @@ def _compare(row: S.ReportRow, baseline: str | None, index: dict, inputs: Inputs
                            f"at {row.ov_precision}")
         c = compare(base, row, series.get((row.device, _key(base))),
                     series.get((row.device, _key(row))))
+        if row.budget_ms is not None:  # the device's drift since allocating cancels here
+            _add_note(row, f"{row.p50_ms / base.p50_ms:.3f} of the unpruned p50 beside it")
         if c is not None:  # speedup = baseline latency / this latency
             row.speedup, row.speedup_ci_low, row.speedup_ci_high = c.ratio, c.low, c.high
             row.speedup_method = c.method

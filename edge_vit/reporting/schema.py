@@ -20,7 +20,8 @@ from ..errors import ManifestError
 from ..layers.result import LayerProfile
 from ..serialization import from_dict
 
-REPORT_SCHEMA_VERSION = "1.2"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers
+REPORT_SCHEMA_VERSION = "1.3"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers;
+# 1.3: budget_ms / budget_met
 
 # ReportRow.status: the first stage that went wrong, else "ok".
 OK = "ok"
@@ -103,6 +104,10 @@ class ReportRow:
     # against the PyTorch fp32 reference of the unpruned architecture
     reference_top1_pct: float | None = None
     drop_vs_reference_pts: float | None = None
+    # a model pruned to a latency budget, on the device, runtime and precision it was
+    # allocated for: the budget and whether this row's p50 (or p90) is within it
+    budget_ms: float | None = None
+    budget_met: bool | None = None
     # outcome of each stage, and overall
     export_status: str | None = None
     profile_status: str | None = None

@@ -78,6 +78,10 @@ class GridChecks:
         o = {**BUDGET_DEFAULTS, **opts}
         if o["metric"] not in ("p50", "p90"):
             problems.append(f"budget_options: metric is p50 or p90, not {o['metric']!r}")
+        m = o["margin"]
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float))
+                              or not 0 <= m < 1):
+            problems.append(f"budget_options: margin is a share in [0, 1) or absent, not {m!r}")
         if o["device"] is not None:
             from devices import get_device_config
 

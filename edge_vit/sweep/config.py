@@ -24,7 +24,7 @@ class ModelEntry:
 
 
 BUDGET_DEFAULTS = {"device": None, "runtime": "onnxruntime", "precision": "fp32",
-                   "metric": "p50"}
+                   "metric": "p50", "margin": None}
 
 
 @dataclass
@@ -56,7 +56,8 @@ class SweepConfig:
     # profiled and scored like the prune plans: "12" / "12ms" milliseconds, or "0.5x" of the
     # unpruned model's latency there
     budget: list[str] = field(default_factory=list)
-    # device (default: the first of devices), runtime, precision, metric of the budgets
+    # device (default: the first of devices), runtime, precision, metric, margin (None: the
+    # table's held-out error) of the budgets
     budget_options: dict[str, Any] = field(default_factory=dict)
     # ProfileSettings fields; each device is profiled in one interleaved session
     profile: dict[str, Any] = field(default_factory=dict)

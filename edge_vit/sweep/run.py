@@ -184,7 +184,7 @@ class Sweep(GridChecks):
             done = allocate_on_device(device, self._model_options(model, None), req, budget,
                                       o["metric"], self.root / "budget" / plan.stem,
                                       ProfileSettings(**self.cfg.profile),
-                                      lambda m: self.say(f"    {m}"), plan)
+                                      lambda m: self.say(f"    {m}"), plan, o["margin"])
         return {"plan": str(plan), "budget_ms": done.budget_ms,
                 "predicted_ms": done.allocation.predicted_ms, "table": str(done.table_path)}
 

@@ -44,6 +44,12 @@ def test_budget_axis_runs_next_to_the_plans(tmp_path):
     assert len({r["model_id"] for r in rows}) == 3
     budget_rows = [r for r in rows if "budget 0.6x = " in (r.get("prune_summary") or "")]
     assert budget_rows, [r.get("prune_summary") for r in rows]
+    # on the device and runtime it was allocated for: its budget and the verdict
+    judged = [r for r in budget_rows if r["runtime"] == "onnxruntime"]
+    assert judged and all(r["budget_ms"] == plan["budget"]["budget_ms"] for r in judged)
+    assert all(r["budget_met"] == (r["p50_ms"] <= r["budget_ms"]) for r in judged)
+    assert all("of the unpruned p50 beside it" in r["notes"] for r in judged)
+    assert all(r["budget_ms"] is None for r in rows if r not in budget_rows)
     # a rerun redoes nothing that finished: the table is reused, the plan unit skipped
     again = run_sweep(_config(tmp_path), progress=said.append)
     assert ok[0]["unit"] in again.skipped
@@ -52,10 +58,11 @@ def test_budget_axis_runs_next_to_the_plans(tmp_path):
 
 def test_bad_budgets_are_found_before_any_work(tmp_path):
     cfg = _config(tmp_path, budget=["fast", "2x"],
-                  budget_options={"runtime": "openvino", "colour": 1})
+                  budget_options={"runtime": "openvino", "colour": 1, "margin": 1.5})
     with pytest.raises(UsageError) as err:
         run_sweep(cfg)
     text = str(err.value)
     assert "budget 'fast'" in text and "budget '2x'" in text
     assert "unknown ['colour']" in text and "openvino, which is not among formats" in text
+    assert "margin is a share" in text
     assert not (tmp_path / "sweep").exists()
