@@ -47,8 +47,10 @@ def test_the_table_holds_every_sampled_variant_measured_in_one_session(built):
     fp = table.fingerprint
     assert fp["runtime"] == "onnxruntime" and fp["runtime_version"] and fp["cpu_model"]
     assert "hostname" not in fp
-    f = table.fit()
-    assert f.fixed_ms > 0 and f.block_ms > 0
+    f = table.fit(method="whole-model")  # check_table may have made "layers" preferred
+    # a block of this 16-token model is ~15 % of its time, inside what a loaded CI machine
+    # moves between variants: the fit's parts may come out of any sign; their sum may not
+    assert f.fixed_ms + f.block_ms > 0 and f.predict(table.structure.full()) > 0
     # the fit is exact on the variants it was built from (as many unknowns as variants)
     for m in table.measurements:
         assert f.predict(m.config) == pytest.approx(m.p50_ms, rel=1e-6)
