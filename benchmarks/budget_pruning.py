@@ -80,8 +80,8 @@ def main() -> None:
 
     from devices import get_device_config, open_device
     from edge_vit import demo
-    from edge_vit.lut.budget import auto_margin, budget_plan, export_variant, measure_session
-    from edge_vit.lut.build import TableRequest
+    from edge_vit.lut.budget import auto_margin, budget_plan
+    from edge_vit.lut.build import TableRequest, export_variant, measure_session
     from edge_vit.model_options import ModelOptions, load_source_model
     from edge_vit.profiling import ProfileSettings
 
@@ -107,7 +107,8 @@ def main() -> None:
         opts = ModelOptions(name=demo.DEMO_MODEL, criterion=args.criterion,
                             calib_dir=demo.TRAIN_SLICE)
         grid = work / "grid"
-        unpruned = export_variant(ModelOptions(name=demo.DEMO_MODEL), "unpruned", req, grid)
+        unpruned = export_variant(ModelOptions(name=demo.DEMO_MODEL), "unpruned", req,
+                                  grid).manifest_path.parent
         anchor = measure_session(device, [unpruned], req, settings, grid / "anchor", say)
         full_ms = anchor["unpruned"].latency.p50
         scale = full_ms / table.reference_ms()
@@ -118,12 +119,12 @@ def main() -> None:
                                       margin=auto_margin(table, "p50"))
             folders.append(export_variant(ModelOptions(
                 name=demo.DEMO_MODEL, prune=str(plan), criterion=args.criterion,
-                calib_dir=demo.TRAIN_SLICE), f"budget-{share}x", req, grid))
+                calib_dir=demo.TRAIN_SLICE), f"budget-{share}x", req, grid).manifest_path.parent)
             plans[f"budget-{share}x"] = (share * full_ms, alloc.predicted_ms, str(plan))
         for i, plan in enumerate(UNIFORM):  # the same importance criterion as the budget
             folders.append(export_variant(ModelOptions(
                 name=demo.DEMO_MODEL, prune=plan, criterion=args.criterion,
-                calib_dir=demo.TRAIN_SLICE), f"uniform-{i}", req, grid))
+                calib_dir=demo.TRAIN_SLICE), f"uniform-{i}", req, grid).manifest_path.parent)
         # every variant, the unpruned model included, in one interleaved session
         got = measure_session(device, folders, req, settings, grid / "results", say)
 

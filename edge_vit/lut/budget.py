@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from .build import export_variant, measure_session
 from .solver import Allocation, allocate_budget
 from .table import LatencyTable
 
@@ -131,26 +132,6 @@ class BudgetResult:
         return None if self.measured_ms is None else self.measured_ms <= self.budget_ms
 
 
-def export_variant(source, model_id: str, req, work: Path) -> Path:
-    from ..export import ExportOptions, run_export
-
-    formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
-    done = run_export(ExportOptions(model=source, formats=formats, precisions=(req.precision,),
-                                    out_root=work / "artifacts", model_id=model_id))
-    return done.manifest_path.parent
-
-
-def measure_session(device, folders: list[Path], req, settings, results: Path, say) -> dict:
-    """model id -> the runtime's result, of one interleaved session over ``folders``."""
-    from ..profiling import collect_artifacts, profile
-
-    entries = [e for e in collect_artifacts(folders, [req.format])
-               if e.record.precision == req.precision]
-    return {r.artifact.model_id: r for r in profile(device, entries, settings, results,
-                                                    progress=say)
-            if r.settings.runtime == req.runtime}
-
-
 @dataclass
 class Allocated:
     """A budget turned into a plan file on a device, and what it was turned with."""
@@ -182,7 +163,8 @@ def allocate_on_device(device, opts, req, budget, metric: str, work: Path, setti
     table, table_path = build_table(device, req, settings, work / "build", progress=say)
     settings.runtimes = (req.runtime,)
     then = table.reference_ms(metric)
-    unpruned = export_variant(dataclasses.replace(opts, prune=None), "budget-unpruned", req, work)
+    unpruned = export_variant(dataclasses.replace(opts, prune=None), "budget-unpruned", req,
+                              work).manifest_path.parent
     scale, anchor = 1.0, None
     if table.built is None or table.built < started:  # a table of an earlier session
         now = measure_session(device, [unpruned], req, settings, work / "results-anchor", say)
@@ -237,7 +219,8 @@ def prune_to_budget(device, opts, req, budget, metric: str, out: Path | None,
                        table_reference_ms=done.table.reference_ms(metric))
     if finetune is not None:
         res.finetuned_from, res.pruned = out, _finetune(out, opts, finetune, say)
-    pruned = export_variant(ModelOptions(name=str(res.pruned)), "budget-pruned", req, work)
+    pruned = export_variant(ModelOptions(name=str(res.pruned)), "budget-pruned", req,
+                            work).manifest_path.parent
     # the unpruned model is measured beside it: the device's speed now vs when allocated
     results = measure_session(device, [pruned, done.unpruned], req, settings,
                               work / "results", say)

@@ -102,12 +102,32 @@ def check_fingerprint(table: LatencyTable, fp: dict, where: str) -> None:
             + "; ".join(diff), hint="Build one on this device: edge-vit lut build.")
 
 
+def export_variant(source, model_id: str, req: TableRequest, work: Path):
+    """``source`` (ModelOptions) exported to ONNX and the runtime's format at the request's
+    precision, under ``work/artifacts/<model_id>``: the export's result."""
+    from ..export import ExportOptions, run_export
+
+    formats = ("onnx", req.format) if req.format != "onnx" else ("onnx",)
+    return run_export(ExportOptions(model=source, formats=formats, precisions=(req.precision,),
+                                    out_root=work / "artifacts", model_id=model_id))
+
+
+def measure_session(device, folders: list[Path], req: TableRequest, settings, results: Path,
+                    say) -> dict:
+    """model id -> the runtime's result, of one interleaved session over ``folders``."""
+    from ..profiling import collect_artifacts, profile
+
+    entries = [e for e in collect_artifacts(folders, [req.format])
+               if e.record.precision == req.precision]
+    return {r.artifact.model_id: r for r in profile(device, entries, settings, results,
+                                                    progress=say)
+            if r.settings.runtime == req.runtime}
+
+
 def _measure(device, variants: list[tuple[str, Config]], s: Structure, req: TableRequest,
              work: Path, settings, say) -> tuple[dict[str, Measurement], str | None, dict]:
     """Export every variant, profile them in one session; name -> Measurement."""
-    from ..export import ExportOptions, run_export
     from ..model_options import ModelOptions
-    from ..profiling import collect_artifacts, profile
 
     folders = []
     plans = work / "plans"
@@ -115,27 +135,22 @@ def _measure(device, variants: list[tuple[str, Config]], s: Structure, req: Tabl
     for name, config in variants:
         say(f"lut: exporting {name}")
         plan = plan_file(config, s, plans / f"{name}.json")
-        result = run_export(ExportOptions(
-            model=ModelOptions(name=req.model, model_kwargs=req.model_kwargs,
-                               prune=str(plan) if plan else None),
-            formats=("onnx", req.format) if req.format != "onnx" else ("onnx",),
-            precisions=(req.precision,), out_root=work / "artifacts",
-            model_id=f"lut-{name}"))
+        result = export_variant(ModelOptions(name=req.model, model_kwargs=req.model_kwargs,
+                                             prune=str(plan) if plan else None),
+                                f"lut-{name}", req, work)
         bad = [a for a in result.failed if a.format == req.format]
         if bad:
             raise UsageError(f"lut: variant {name} did not export to {req.format}: "
                              f"{bad[0].error}")
         folders.append(result.manifest_path.parent)
-    entries = [e for e in collect_artifacts(folders, [req.format])
-               if e.record.precision == req.precision]
-    results = profile(device, entries, settings, work / "results", progress=say)
+    results = measure_session(device, folders, req, settings, work / "results", say)
     got: dict[str, Measurement] = {}
     env: dict = {}
     session = None
     config_of = dict(variants)
-    for r in results:
-        name = (r.artifact.model_id or "")[len("lut-"):]
-        if r.settings.runtime != req.runtime or name not in config_of:
+    for model_id, r in results.items():
+        name = (model_id or "")[len("lut-"):]
+        if name not in config_of:
             continue
         if r.status != "ok" or r.latency is None:
             raise UsageError(f"lut: variant {name} could not be measured: {r.error}")
