@@ -47,7 +47,7 @@ from .serialization import to_dict
 log = logging.getLogger(__name__)
 
 DEFAULT_FORMATS = ("onnx", "openvino", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "int8-mixed")
 DEFAULT_PRECISIONS = ("fp32", "fp16")
 
 

@@ -20,7 +20,7 @@ from .serialization import to_dict
 if TYPE_CHECKING:
     from .export import ExportOptions
 
-CALIBRATED = ("int8",)  # precisions that need calibration images (int8-dynamic needs none)
+CALIBRATED = ("int8", "int8-mixed")  # need calibration images (int8-dynamic needs none)
 
 
 def parity_inputs(opts: ExportOptions, model, cfg, exclude: tuple[Path, ...] = ()

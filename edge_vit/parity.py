@@ -35,7 +35,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
 }
 
 # artifact precisions judged with the "int8" set
-INT8_PRECISIONS = ("int8", "int8-dynamic")
+INT8_PRECISIONS = ("int8", "int8-dynamic", "int8-mixed")
 
 
 @dataclass

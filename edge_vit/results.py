@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PROFILE_SCHEMA_VERSION = "1.1"  # 1.1: rounds and the session they were measured in
+PROFILE_SCHEMA_VERSION = "1.2"  # 1.1: rounds and the session; 1.2: emulated
 
 # ProfileResult.status values
 OK = "ok"
@@ -85,6 +85,7 @@ class Environment:
     runtimes: dict[str, str] = field(default_factory=dict)  # importable runtime -> version
     board: dict[str, Any] = field(default_factory=dict)  # rpi/jetson facts (model, nvpmodel)
     load_avg: list[float] = field(default_factory=list)
+    emulation: str | None = None  # "qemu-user": an emulated CPU (latency not representative)
 
 
 @dataclass
@@ -170,6 +171,13 @@ class SessionInfo:
     seconds: float | None = None
 
 
+def emulated_label(env: Environment | None) -> str | None:
+    """The label every latency figure from an emulated CPU carries, or None."""
+    if env is None or not env.emulation:
+        return None
+    return f"emulated {env.machine or 'CPU'} ({env.emulation}): latency not representative"
+
+
 @dataclass
 class ProfileResult:
     artifact: ArtifactRef
@@ -187,6 +195,9 @@ class ProfileResult:
     environment: Environment | None = None
     throttled: bool | None = None  # None: could not be read on this device
     throttle_detail: str | None = None
+    # set when the device emulates its CPU: "emulated aarch64 (qemu-user): latency not
+    # representative"; such results stay off Pareto fronts unless asked for
+    emulated: str | None = None
     started: str | None = None
     finished: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -199,7 +210,7 @@ class ProfileResult:
         return {r.round: r.p50 for r in self.rounds if r.status == COUNTED and r.p50}
 
 
-ACCURACY_SCHEMA_VERSION = "1.0"
+ACCURACY_SCHEMA_VERSION = "1.1"  # 1.1: device, device_run, changed_vs_host
 
 
 @dataclass
@@ -240,6 +251,13 @@ class AccuracyResult:
     agreement_with_reference: float | None = None  # share of identical top-1 predictions
     flagged: bool = False  # notably below its PyTorch source
     flag_reason: str | None = None
+    # run on a device (`eval --device`): its inventory name and what it said about the run;
+    # None: on the host that ran edge-vit
+    device: str | None = None
+    device_run: dict[str, Any] = field(default_factory=dict)
+    host_top1: float | None = None  # the same artifact on this host, the same images
+    changed_vs_host: int | None = None  # images whose top-1 class differs from the host's
+    changed_vs_host_images: list[str] = field(default_factory=list)
     seconds: float | None = None
     cached: bool = False
     started: str | None = None

@@ -54,10 +54,12 @@ def onnx2tf_env() -> dict[str, str]:
     return env
 
 
-def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
-    """Run onnx2tf; raise ExportError with the useful end of its log if it fails."""
-    log_path = cwd / "onnx2tf.log"
-    log.info("running onnx2tf in %s: %s", cwd, subprocess.list2cmdline(argv))
+def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float, tool: str = "onnx2tf"
+                ) -> None:
+    """Run onnx2tf (or another TensorFlow child, named ``tool``, in the same offline
+    environment); raise ExportError with the useful end of its log if it fails."""
+    log_path = cwd / f"{tool.replace(' ', '_')}.log"
+    log.info("running %s in %s: %s", tool, cwd, subprocess.list2cmdline(argv))
     t0 = time.perf_counter()
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(argv, cwd=cwd, env=onnx2tf_env(), stdin=subprocess.DEVNULL,
@@ -67,19 +69,19 @@ def run_onnx2tf(argv: list[str], *, cwd: Path, timeout_s: float) -> None:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
-            raise ExportError(f"onnx2tf did not finish within {timeout_s:g} s (TFLiteOptions."
+            raise ExportError(f"{tool} did not finish within {timeout_s:g} s (TFLiteOptions."
                               f"timeout_s) and was stopped.\n{log_tail(log_path)}"
                               ) from None
         except BaseException:
             _kill_tree(proc)
             raise
-    log.info("onnx2tf finished in %.1f s with exit code %d", time.perf_counter() - t0, rc)
+    log.info("%s finished in %.1f s with exit code %d", tool, time.perf_counter() - t0, rc)
     if rc == 0 and b"Failed to optimize the onnx file" in log_path.read_bytes():
         log.warning("onnx2tf could not run onnxsim on the model (is the onnxsim script on "
                     "PATH?); it converted the unsimplified graph.")
     if rc != 0:
         tail = log_tail(log_path)
-        raise ExportError(f"onnx2tf failed (exit code {rc}): {tail.splitlines()[-1]}\n{tail}")
+        raise ExportError(f"{tool} failed (exit code {rc}): {tail.splitlines()[-1]}\n{tail}")
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:

@@ -26,6 +26,12 @@ preprocessed calibration images, written as a ``.npy`` in the TFLite input layou
 with ``-cind <input> <file> 0 1`` (mean 0, std 1: onnx2tf computes ``(x - mean) / std`` and the
 images are already normalized), so onnx2tf never substitutes its own sample images.
 
+``int8-mixed`` is int8 weights and activations everywhere except the attention products,
+Softmax and LayerNorm, which stay float32 (``exporters/tflite_selective.py``: TensorFlow's
+selective quantization on the SavedModel onnx2tf writes; float32 I/O). All-int8 loses ViTs
+their parity in exactly those ops (onnx2tf's 16x8 file, int16 activations, does not run in
+LiteRT: no int16 SQUARED_DIFFERENCE); benchmarks/int8_tflite.py measures both.
+
 About fp16: ``*_float16.tflite`` stores weights in fp16 behind DEQUANTIZE ops, and onnx2tf marks
 it ``reduced_precision_support = "fp16accfp32"``. The XNNPACK delegate computes in fp16 only when
 that metadata says ``fp16`` inference *and* ``fp16`` accumulation and the CPU has native FP16
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +67,9 @@ CALIBRATION_SHAPE = (20, 128, 128, 3)
 # onnx2tf names its outputs after the input file: <stem>_float32.tflite, <stem>_float16.tflite
 ONNX2TF_SUFFIXES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite",
                     "int8-dynamic": "_dynamic_range_quant.tflite",
-                    "int8": "_integer_quant.tflite"}
+                    "int8": "_integer_quant.tflite",
+                    "int8-mixed": "_int8_mixed.tflite"}  # ours: tflite_selective.py
+CALIBRATED = ("int8", "int8-mixed")  # quantized with the calibration images
 REPRESENTATIVE_FILE = "representative_data.npy"
 _WORK_STEM = "model"
 
@@ -83,7 +92,7 @@ class TFLiteExporter(Exporter):
     name: ClassVar[str] = "tflite"
     suffix: ClassVar[str] = ".tflite"
     source_format: ClassVar[str] = "onnx"
-    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8-dynamic", "int8")
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "int8-dynamic", "int8", "int8-mixed")
     requires: ClassVar[tuple[str, ...]] = ("onnx2tf", "tensorflow")
     runtimes: ClassVar[tuple[str, ...]] = ("litert", "tflite_runtime")
     install_extra: ClassVar[str] = "tflite"
@@ -105,9 +114,10 @@ class TFLiteExporter(Exporter):
         timeout = float(options.timeout_s)
         out_dir = Path(request.out_dir)
         calib = request.calib
-        if "int8" in request.precisions and calib is None:
-            raise UsageError("TFLite full-integer int8 needs calibration images (pass --calib "
-                             "DIR); int8-dynamic needs none.")
+        calibrated = [p for p in request.precisions if p in CALIBRATED]
+        if calibrated and calib is None:
+            raise UsageError(f"TFLite {', '.join(calibrated)} needs calibration images (pass "
+                             "--calib DIR); int8-dynamic needs none.")
 
         with tempfile.TemporaryDirectory(prefix="edge-vit-onnx2tf-") as tmp:
             work = Path(tmp)
@@ -115,14 +125,20 @@ class TFLiteExporter(Exporter):
             input_name, shape_override = prepare_onnx(source, onnx_copy, request.input_shape)
             write_calibration_data(work)
             representative = None
-            if "int8" in request.precisions:
+            if calibrated:
                 representative = write_representative_data(work, calib, layout,
                                                            batch=request.input_shape[0])
             argv = onnx2tf_argv(onnx_copy.name, "out", input_name=input_name, layout=layout,
                                 shape_override=shape_override,
                                 dynamic_range="int8-dynamic" in request.precisions,
-                                representative=representative)
+                                representative=representative
+                                if "int8" in request.precisions else None)
             run_onnx2tf(argv, cwd=work, timeout_s=timeout)
+            if "int8-mixed" in request.precisions:
+                run_onnx2tf([sys.executable, "-m", "exporters.tflite_selective", "out",
+                             representative.name, f"out/{_WORK_STEM}_int8_mixed.tflite",
+                             "--batch", str(request.input_shape[0])], cwd=work,
+                            timeout_s=timeout, tool="tflite selective quantization")
             files = []
             out_dir.mkdir(parents=True, exist_ok=True)
             for precision in request.precisions:
@@ -269,6 +285,15 @@ def _quantization(precision: str, representative: Path | None, layout: str) -> d
         return {"tool": "onnx2tf -oiqt (TFLite integer quant, float32 I/O)",
                 "weights": "int8 per-channel", "activations": "int8",
                 "calibration_samples": samples, "calibration_layout": layout}
+    if precision == "int8-mixed":
+        from .tflite_selective import FLOAT_OPS
+
+        samples = int(np.load(representative, mmap_mode="r").shape[0]) if representative else 0
+        return {"tool": "TensorFlow Lite selective quantization (QuantizationDebugger "
+                        "denylisted_ops) on onnx2tf's SavedModel, float32 I/O",
+                "weights": "int8 per-channel", "activations": "int8, except the float ops",
+                "float_ops": list(FLOAT_OPS), "calibration_samples": samples,
+                "calibration_layout": layout}
     return None
 
 

@@ -11,6 +11,7 @@ from . import backends
 from .core import EXIT_FAILED, RUNNER_VERSION, Interrupted, RunnerError, UsageError, _now, log
 from .layers import cmd_layers
 from .measure import cmd_measure
+from .predict import cmd_predict
 from .probe import cmd_probe, probe_runtime
 from .profile import cmd_profile, profile_result
 from .trtexec import TEGRASTATS_JETPACK, TRT_PRECISION_FLAGS, TRTEXEC_JETPACK, cmd_trtexec
@@ -37,7 +38,8 @@ def build_parser():
     parser = _Parser(prog="edge_vit_runner", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command",
-                                metavar="{probe,versions,profile,measure,layers,trtexec}")
+                                metavar="{probe,versions,profile,measure,layers,predict,"
+                                        "trtexec}")
     sub.required = True
     probe = sub.add_parser("probe", help="environment and importable runtimes")
     probe.add_argument("--timeout", type=float, default=120.0, help="per-runtime import limit")
@@ -100,6 +102,27 @@ def build_parser():
     lay.add_argument("--pin", help="CPU affinity, e.g. 0,1 or 2-3")
     lay.add_argument("--lock", help="file to flock so that profiles on one device never overlap")
     lay.add_argument("--lock-timeout", type=float, default=600.0)
+
+    pr = sub.add_parser("predict", help="logits of an artifact for preprocessed images "
+                                         "(an NCHW float32 .npy), saved as .npy")
+    pr.add_argument("--artifact", required=True, help="model file (.onnx, .xml, .tflite)")
+    pr.add_argument("--format", required=True, choices=sorted(backends.format_runtimes()))
+    pr.add_argument("--runtime", default="auto", choices=["auto"] + sorted(
+        set(r for rts in backends.format_runtimes().values() for r in rts)))
+    pr.add_argument("--precision", default="fp32", help="the artifact's precision label")
+    pr.add_argument("--sha256", help="expected sha256 of the artifact file (checked)")
+    pr.add_argument("--input", required=True, help="NCHW float32 images (.npy)")
+    pr.add_argument("--output", required=True, help="where to save the logits (.npy)")
+    pr.add_argument("--batch", type=_at_least(int, 0), default=32,
+                    help="images per call where the model's batch is dynamic")
+    pr.add_argument("--input-layout", default="auto", choices=["auto", "NCHW", "NHWC"])
+    pr.add_argument("--threads", type=_at_least(int, 0))
+    pr.add_argument("--ov-device", default="CPU")
+    pr.add_argument("--ov-precision", default="default",
+                    choices=["default", "f32", "bf16", "f16"])
+    pr.add_argument("--ort-provider", default="CPU",
+                    choices=sorted(backends.load("onnxruntime").ORT_PROVIDERS))
+    pr.add_argument("--no-xnnpack", action="store_true", help="LiteRT without XNNPACK")
 
     t = sub.add_parser("trtexec", help="build and time a TensorRT engine with trtexec "
                                        "(tegrastats samples power meanwhile)")
@@ -167,6 +190,8 @@ def main(argv=None):
             payload = cmd_measure(args, partial)
         elif args.command == "layers":
             payload = cmd_layers(args, partial)
+        elif args.command == "predict":
+            payload = cmd_predict(args, partial)
         elif args.command == "trtexec":
             payload = cmd_trtexec(args)
             code = 0 if payload.get("status", "ok") == "ok" else EXIT_FAILED

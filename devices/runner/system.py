@@ -138,16 +138,37 @@ def board_facts():
     return facts
 
 
+EMULATION_MARKER = "/etc/edge-vit/emulated"  # written by edge-vit's emulated board
+
+
+def emulation(info=None):
+    """``"qemu-user"`` when this userland runs under an emulator (the emulated board's marker,
+    or an ARM Python whose /proc/cpuinfo describes an x86 CPU: qemu-user shows the host's),
+    else None."""
+    marker = (_read(EMULATION_MARKER) or "").strip()
+    if marker:
+        return marker
+    info = _cpuinfo() if info is None else info
+    if platform.machine().lower().startswith(("aarch64", "arm")) and "vendor_id" in info:
+        return "qemu-user"
+    return None
+
+
 def collect_environment():
     info = _cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
+    emulated = emulation(info)
+    model = cpu_model(info)
+    if emulated:  # the host's CPU and flags, not the emulated one's
+        flags = set()
+        model = "emulated %s (%s) on %s" % (platform.machine(), emulated, model)
     try:
         load = [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
         load = []
     return {
         "hostname": socket.gethostname(), "os": os_name(), "kernel": platform.release(),
-        "machine": platform.machine(), "cpu_model": cpu_model(info),
+        "machine": platform.machine(), "cpu_model": model, "emulation": emulated,
         "cpu_flags": [f for f in CPU_FLAGS if f in flags], "cores_logical": os.cpu_count(),
         "cpu_freq_mhz": cpu_freq_mhz(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),

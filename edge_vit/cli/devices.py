@@ -64,6 +64,9 @@ def devices_check(name, inventory):
                          f"Python {env.get('python')}"))
     if env.get("board"):
         console.print(f"board: {env['board']}")
+    if env.get("emulation"):
+        console.print(styled(("emulated", "bold yellow"), f" {env.get('machine')} "
+                             f"({env['emulation']}): latency not representative"))
     t = Table()
     for col in ("runtime", "status", "to install"):
         t.add_column(col)
@@ -72,6 +75,49 @@ def devices_check(name, inventory):
         t.add_row(rt, styled((version, "green")) if version else styled(("missing", "red")),
                   "" if version else str(hints.get(rt, "")))
     console.print(t)
+
+
+@devices.command("emulate")
+@click.option("--name", default="arm64-emu", show_default=True,
+              help="The board's name in the inventory.")
+@click.option("--inventory", type=click.Path(path_type=Path, dir_okay=False),
+              help="Inventory to add the board to (default: the one edge-vit finds, else "
+                   "./devices.toml); its entry is removed again when the board stops.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port on 127.0.0.1 (default: free).")
+@click.option("--build-only", is_flag=True, help="Build (or find) the root file system, then stop.")
+@click.option("--rebuild", is_flag=True, help="Build again even when a build is cached.")
+def devices_emulate(name, inventory, port, build_only, rebuild):
+    """Start an emulated aarch64 board (Debian arm64 under qemu-user, with onnxruntime, LiteRT
+    and OpenVINO) with its own sshd on 127.0.0.1, add it to the inventory as an `rpi` device,
+    and keep it running until Ctrl-C. The root file system is built once (5-10 minutes, as
+    root, from the Debian archive and PyPI) and cached by a hash of its recipe. It proves the
+    ARM path runs and what ARM kernels compute; its latency is not a board's."""
+    import time
+
+    from devices.emulated import build_board, start_board
+    from devices.emulated.board import remove_entry
+    from devices.inventory import find_inventory
+
+    say = lambda m: err_console.print(m)  # noqa: E731
+    rootfs = build_board(rebuild=rebuild, say=say)
+    console.print(f"root file system: {rootfs}")
+    if build_only:
+        return
+    path = inventory or find_inventory() or Path("devices.toml")
+    with start_board(rootfs, port=port, say=say) as board:
+        board.write_inventory(path, name)
+        console.print(f"board '{name}' on 127.0.0.1:{board.port}, in {path}; try: edge-vit "
+                      f"devices check {name} --inventory {path}. Ctrl-C stops it.")
+        try:
+            while board.alive():
+                time.sleep(1)
+            err_console.print(styled(("the board's sshd exited:", "red"),
+                                     f" {board.log.read_text(errors='replace')[-400:]}"))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if path.exists():
+                path.write_text(remove_entry(path.read_text(), name))
 
 
 @click.command()

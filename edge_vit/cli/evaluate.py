@@ -39,10 +39,19 @@ from .app import console, err_console, styled
 @click.option("--ov-precision", type=click.Choice(["default", "f32", "bf16", "f16"]),
               default="default", show_default=True,
               help="OpenVINO inference precision (default: what the plugin picks, recorded).")
+@click.option("--device", "device_name",
+              help="Also run each artifact on this device of the inventory: this host "
+                   "preprocesses the images and sends them as arrays, the device returns the "
+                   "logits; shows how many images change their top-1 between the two "
+                   "(results: RESULTS/accuracy-on/<device>/).")
+@click.option("--inventory", type=click.Path(path_type=Path, dir_okay=False),
+              help="Device inventory (TOML) for --device.")
 def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache, cache_dir,
-          threads, formats, ov_precision):
+          threads, formats, ov_precision, device_name, inventory):
     """Top-1/top-5 of exported ARTIFACTS (default: ./artifacts) on validation images, each
     in the runtime it ships with, and of the PyTorch model they came from."""
+    import contextlib
+
     from ..evaluation import EvalOptions, evaluate_all, load_dataset
 
     data = load_dataset(data_dir, labels=labels, limit=limit, seed=seed)
@@ -52,11 +61,19 @@ def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache
         err_console.print(styled(("note:", "yellow"), f" {note}"))
     options = EvalOptions(batch=batch, threads=threads, ov_precision=ov_precision,
                           use_cache=not no_cache, cache_dir=cache_dir, show_progress=True)
-    results = evaluate_all(artifacts or (Path("artifacts"),), data, options=options,
-                           results_dir=results_dir,
-                           formats=[f.strip() for f in formats.split(",")] if formats else None,
-                           on_result=_say)
+    with contextlib.ExitStack() as stack:
+        device = None
+        if device_name:
+            from devices import get_device_config, open_device
+
+            device = stack.enter_context(open_device(get_device_config(device_name, inventory)))
+        results = evaluate_all(artifacts or (Path("artifacts"),), data, options=options,
+                               results_dir=results_dir, formats=[
+                                   f.strip() for f in formats.split(",")] if formats else None,
+                               on_result=_say, device=device)
     print_accuracy(results)
+    if device_name:
+        print_changes(results, device_name)
     console.print(f"results: {results_dir / 'accuracy'}")
     if any(r.status != "ok" for r in results):
         raise SystemExit(EVAL_FAILED_EXIT_CODE)
@@ -64,7 +81,8 @@ def eval_(artifacts, data_dir, limit, seed, labels, batch, results_dir, no_cache
 
 def _say(result) -> None:
     a = result.artifact
-    what = f"{a.model_id} {a.format}/{a.precision} on {result.runtime}"
+    what = f"{a.model_id} {a.format}/{a.precision} on {result.runtime}" + (
+        f" @ {result.device}" if result.device else "")
     if result.status != "ok":
         err_console.print(styled((f"{what}: failed:", "red"), f" {result.error}"))
     else:
@@ -78,7 +96,7 @@ def _pct(v, digits=2) -> str:
 
 def print_accuracy(results) -> None:
     t = Table(title="accuracy (top-1/top-5 in %, drop in points vs PyTorch)")
-    for col in ("model", "artifact", "runtime", "ran as", "top-1 [95% CI]", "top-5",
+    for col in ("model", "artifact", "runtime", "where", "ran as", "top-1 [95% CI]", "top-5",
                 "agreement", "drop", "img/s", "flag"):
         t.add_column(col, no_wrap=col != "model", overflow="fold")
     notes = set()
@@ -94,7 +112,7 @@ def print_accuracy(results) -> None:
         ci = f" [{r.top1_ci[0]:.1f}, {r.top1_ci[1]:.1f}]" if r.top1_ci else ""
         rate = r.total / r.seconds if r.seconds and r.total else None
         t.add_row(a.model_id or "-", f"{a.format}/{a.precision}", r.runtime,
-                  r.inference_precision or "-", (_pct(r.top1) + ci) if r.top1 is not None
+                  r.device or "host", r.inference_precision or "-", (_pct(r.top1) + ci) if r.top1 is not None
                   else "-", _pct(r.top5),
                   "-" if r.agreement_with_reference is None
                   else f"{r.agreement_with_reference:.1%}",
@@ -107,3 +125,25 @@ def print_accuracy(results) -> None:
     console.print(t)
     for n in sorted(notes):
         console.print(styled(("note:", "yellow"), f" {n}"))
+
+
+def print_changes(results, device_name: str) -> None:
+    """Per artifact: the images whose top-1 class differs between the device and this host."""
+    t = Table(title=f"top-1 on {device_name} vs this host (same artifact, same images)")
+    for col in ("model", "artifact", "ran as", "top-1 there", "top-1 here", "changed",
+                "images"):
+        t.add_column(col, overflow="fold")
+    for r in results:
+        if not r.device:
+            continue
+        a = r.artifact
+        changed = "-" if r.changed_vs_host is None else \
+            f"{r.changed_vs_host} of {r.total} ({r.changed_vs_host / max(r.total, 1):.1%})"
+        t.add_row(a.model_id or "-", f"{a.format}/{a.precision} {r.runtime}",
+                  r.inference_precision or "-", _pct(r.top1), _pct(r.host_top1), changed,
+                  ", ".join(r.changed_vs_host_images[:10])
+                  + (" ..." if len(r.changed_vs_host_images) > 10 else ""))
+    console.print(t)
+    for r in results:
+        if r.device and r.status != "ok":
+            console.print(styled(("failed on the device:", "red"), f" {r.error}"))

@@ -20,7 +20,10 @@ from .app import console, err_console, styled
               default=Path("report"), show_default=True)
 @click.option("--formats", default="md,csv,json,html", show_default=True,
               help="Comma-separated: md, csv, json, html.")
-def report(artifacts, results_dir, accuracy_dir, out_dir, formats):
+@click.option("--include-emulated", is_flag=True,
+              help="Let rows measured on an emulated CPU (the qemu-user board) onto the "
+                   "Pareto front; by default they are shown but never on it.")
+def report(artifacts, results_dir, accuracy_dir, out_dir, formats, include_emulated):
     """Join export manifests of ARTIFACTS (default: ./artifacts), profile results and accuracy
     results into one report: per device, which pruned variant gives the best accuracy for its
     latency (noise-aware Pareto front), with failures, environment and provenance."""
@@ -30,7 +33,7 @@ def report(artifacts, results_dir, accuracy_dir, out_dir, formats):
 
     wanted = parse_formats(formats)  # a typo fails before any work
     rep = build_report(artifacts or (Path("artifacts"),), results_dir,
-                       accuracy_dir or results_dir / "accuracy")
+                       accuracy_dir or results_dir / "accuracy", include_emulated)
     written = write_report(rep, out_dir, wanted)
     for w in rep.warnings:
         loud = w.startswith("RANDOM-INIT")

@@ -105,11 +105,16 @@ def evaluate_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalD
 def evaluate_all(paths: Iterable[Path], data_dir: Path | EvalDataset, *,
                  labels: str = "imagenet", limit: int | None = None, seed: int = 0,
                  options: EvalOptions | None = None, results_dir: Path | None = None,
-                 formats: Iterable[str] | None = None, on_result=None) -> list[AccuracyResult]:
+                 formats: Iterable[str] | None = None, on_result=None,
+                 device=None) -> list[AccuracyResult]:
     """Every usable artifact under ``paths`` (export folders, as ``edge-vit profile`` takes
     them) and each model's PyTorch reference. Each result is written, as soon as it exists,
     to ``results_dir/accuracy/<model-id>/<format>-<precision>-<runtime>.json`` when
-    ``results_dir`` is given. ``on_result(result)`` is called after each one."""
+    ``results_dir`` is given. ``on_result(result)`` is called after each one.
+
+    With an open ``device`` each artifact also runs there (see :mod:`.on_device`), after
+    running here: its result (``results_dir/accuracy-on/<device>/...``) names the images whose
+    top-1 changed between the two machines."""
     from ..profiling import collect_artifacts
 
     options = options or EvalOptions()
@@ -133,8 +138,29 @@ def evaluate_all(paths: Iterable[Path], data_dir: Path | EvalDataset, *,
         done(reference)
         for e in group:
             mode = options.ov_precision if e.record.format == "openvino" else None
-            done(score_artifact(root, e.record, data, options, reference), mode)
+            here = score_artifact(root, e.record, data, options, reference)
+            done(here, mode)
+            if device is not None:
+                there = score_artifact(root, e.record, data, options, reference,
+                                       device=device, entry=e)
+                compare_with_host(there, here, data)
+                done(there, mode)
     return results
+
+
+def compare_with_host(there: Scored, here: Scored, data: EvalDataset) -> None:
+    """Fill the device result's host_top1 / changed_vs_host (same images, same artifact)."""
+    r = there.result
+    if not (there.ok and here.ok) or len(there.top1) != len(here.top1):
+        if there.ok:
+            r.notes.append("no host result on the same images to compare with")
+        return
+    from .on_device import changed_top1
+
+    names = [im.path for im in data.images] if len(data.images) == len(here.top1) else []
+    changed = changed_top1(there.top1, here.top1, names)
+    r.host_top1, r.changed_vs_host, r.changed_vs_host_images = here.result.top1, len(changed), \
+        changed[:200]
 
 
 def result_path(results_dir: Path, result: AccuracyResult, ov_precision: str | None = None
@@ -143,6 +169,9 @@ def result_path(results_dir: Path, result: AccuracyResult, ov_precision: str | N
     OpenVINO precision adds ``-<precision>`` (``openvino-fp32-openvino-f32.json``) so it does
     not overwrite the default run."""
     aid = accuracy_id(result, ov_precision)
+    if result.device:  # kept apart: the report's accuracy is the host's
+        return Path(results_dir) / "accuracy-on" / result.device / aid.model_id / \
+            f"{aid.stem}.json"
     return Path(results_dir) / "accuracy" / aid.model_id / f"{aid.stem}.json"
 
 
@@ -189,7 +218,10 @@ def score_reference(manifest_dir: Path, data: EvalDataset,
 
 
 def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalDataset,
-                   options: EvalOptions, reference: Scored | None) -> Scored:
+                   options: EvalOptions, reference: Scored | None, device=None,
+                   entry=None) -> Scored:
+    """``device`` (open, with the artifact's ``entry``): run it there instead (not cached:
+    what a device has installed can change under the same name)."""
     manifest_dir = Path(manifest_dir)
     manifest = mf.read_manifest(manifest_dir)
     runtime = runtime_for(record.format)
@@ -211,6 +243,30 @@ def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalData
               "precision_mode": precision_mode(record.format, options.ov_precision),
               **_data_fields(manifest, data)}
     label = f"{manifest.model.id} {record.format}/{record.precision} {runtime}"
+    if device is not None:
+        result.device = device.name
+        fields["device"] = device.name
+        fixed = not record.dynamic_batch
+        batch = (record.input_shape or [1])[0] if fixed else options.batch
+
+        def on_device(prepared: PreparedImages):
+            from ..serialization import to_dict
+            from .on_device import predict_on_device
+
+            top, width, run = predict_on_device(device, entry, prepared, batch,
+                                                options.ov_precision, options.threads)
+            result.runtime_version = run.runtime_version or result.runtime_version
+            result.inference_precision = run.inference_precision
+            result.device_run = to_dict(run)
+            emulation = run.environment.get("emulation")
+            if emulation:
+                result.notes.append(f"run on an emulated {run.environment.get('machine')} "
+                                    f"({emulation}): what its ARM kernels compute; its speed "
+                                    "says nothing")
+            return top, width
+
+        return _score(manifest, data, options, result, fields, on_device, reference,
+                      use_cache=False)
 
     def run_it(prepared: PreparedImages):
         run, info = load_runner(manifest_dir, record, options.threads, options.ov_precision)
@@ -225,8 +281,9 @@ def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalData
 
 
 def _score(manifest: mf.Manifest, data: EvalDataset, options: EvalOptions,
-           result: AccuracyResult, fields: dict, run_it, reference: Scored | None) -> Scored:
-    cache = ResultCache(options.cache_dir, enabled=options.use_cache)
+           result: AccuracyResult, fields: dict, run_it, reference: Scored | None,
+           use_cache: bool = True) -> Scored:
+    cache = ResultCache(options.cache_dir, enabled=options.use_cache and use_cache)
     hit = cache.get(fields)
     if hit is not None:
         hit.result.data.root = str(data.root)

@@ -128,13 +128,15 @@ class SessionResults:
         loads = [x.load_seconds for x in used if x.load_seconds is not None]
         firsts = [x.first_inference_ms for x in used if x.first_inference_ms is not None]
         throttled = [x.throttled for x in used if x.throttled is not None]
+        emulated = rs.emulated_label(env)
         return rs.ProfileResult(
-            artifact=artifact_ref(u.plan), settings=settings,
+            artifact=artifact_ref(u.plan), settings=settings, emulated=emulated,
             load_seconds=round(statistics.median(loads), 4) if loads else None,
             first_inference_ms=round(statistics.median(firsts), 4) if firsts else None,
             memory=from_dict(rs.MemoryStats, mem[0]) if mem else None, environment=env,
             throttled=any(throttled) if throttled else None,
-            throttle_detail=f.get("throttle_detail"), notes=list(f.get("notes") or []))
+            throttle_detail=f.get("throttle_detail"),
+            notes=([emulated] if emulated else []) + list(f.get("notes") or []))
 
     def _latency(self, u: Unit, used: list[rs.RoundRecord], summary: stats.RoundsSummary,
                  notes: list[str]) -> rs.LatencyStats:

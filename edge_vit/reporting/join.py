@@ -44,8 +44,8 @@ from .provenance import (
 REFERENCE = ("pytorch", "fp32", "pytorch")  # format, precision, runtime of the reference
 
 
-def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: Path
-                 ) -> S.Report:
+def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: Path,
+                 include_emulated: bool = False) -> S.Report:
     artifact_dirs = [Path(p) for p in artifact_dirs]
     inputs = load_inputs(artifact_dirs, Path(results_dir), Path(accuracy_dir))
     if not (inputs.manifests or inputs.profiles or inputs.accuracy or inputs.accuracy_pinned):
@@ -54,14 +54,15 @@ def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir:
             f"{', '.join(map(str, artifact_dirs)) or '-'}, {results_dir}, {accuracy_dir}.",
             hint="Run `edge-vit export` and `edge-vit profile` first, or point --results / "
                  "--accuracy at their folders.")
-    report = join(inputs)
+    report = join(inputs, include_emulated)
     report.inputs = {"artifacts": [str(p) for p in artifact_dirs],
                      "results": str(results_dir), "accuracy": str(accuracy_dir)}
     return report
 
 
-def join(inputs: Inputs) -> S.Report:
-    """The report from already loaded inputs (see :func:`edge_vit.reporting.load.load_inputs`)."""
+def join(inputs: Inputs, include_emulated: bool = False) -> S.Report:
+    """The report from already loaded inputs (see :func:`edge_vit.reporting.load.load_inputs`).
+    Rows measured on an emulated CPU stay off the Pareto front unless ``include_emulated``."""
     warnings = list(inputs.warnings)
     baselines = find_baselines(inputs.manifests, warnings)
     rows: list[S.ReportRow] = []
@@ -94,7 +95,7 @@ def join(inputs: Inputs) -> S.Report:
         _compare(row, baselines.get(row.model_id), index, inputs, series)
         _settle_status(row)
     for device in {r.device for r in rows}:
-        mark_pareto([r for r in rows if r.device == device], series)
+        mark_pareto([r for r in rows if r.device == device], series, include_emulated)
     missing = sorted({r.model_id for r in rows} - set(inputs.manifests))
     if missing:
         warnings.append("no export manifest for " + ", ".join(missing) + ": params, MACs, "
@@ -106,13 +107,19 @@ def join(inputs: Inputs) -> S.Report:
     devices = [device_environment(d, res.values(), [r for r in rows if r.device == d])
                for d, res in sorted(inputs.profiles.items())]
     warnings = provenance_warnings(models, inputs.all_accuracy(), data) + warnings
+    for device in sorted({r.device for r in rows if r.emulated and r.device}):
+        label = next(r.emulated for r in rows if r.device == device and r.emulated)
+        warnings.append(f"{device}: {label}; its rows are " + (
+            "on the Pareto front as asked (--include-emulated)" if include_emulated else
+            "kept off the Pareto front (--include-emulated lets them on)"))
     for env in devices:
         if env.throttled_runs:
             warnings.append(f"{env.device}: {len(env.throttled_runs)} run(s) were throttled; "
                             "their latency is pessimistic")
     rows.sort(key=_row_order)
     return S.Report(rows=rows, devices=devices, models=models, data=data, warnings=warnings,
-                    layers=sorted(inputs.layers, key=_layers_order), pareto_rule=PARETO_RULE, generated=utc_now(), tool=f"edge-vit {__version__}")
+                    layers=sorted(inputs.layers, key=_layers_order), pareto_rule=PARETO_RULE,
+                    include_emulated=include_emulated, generated=utc_now(), tool=f"edge-vit {__version__}")
 
 
 def _layers_order(p) -> tuple:
@@ -236,6 +243,7 @@ def _attach_profile(row: S.ReportRow, res: rs.ProfileResult, notes: list[str]) -
         row.ov_precision = str(s.options.get("ov_precision") or DEFAULT_MODE)
     row.threads, row.batch = s.threads, s.batch
     row.throttled = res.throttled
+    row.emulated = res.emulated
     if res.status != rs.OK:
         _add_reason(row, f"profile: {res.error or res.status}")
     if res.session is not None:
@@ -397,15 +405,18 @@ def _settle_status(row: S.ReportRow) -> None:
         row.status = S.OK
 
 
-def mark_pareto(rows: list[S.ReportRow], series: dict | None = None) -> None:
+def mark_pareto(rows: list[S.ReportRow], series: dict | None = None,
+                include_emulated: bool = False) -> None:
     """Set ``pareto`` / ``dominated_by`` on the candidate rows of one device: status ok with
-    both a p50 and a top-1. Latency is compared by paired rounds where two rows share a
+    both a p50 and a top-1, not measured on an emulated CPU (unless ``include_emulated``). Latency is compared by paired rounds where two rows share a
     session (``series``: (device, key) -> per-round medians), else by their p50 intervals."""
     series = series or {}
     by_label: dict[str, S.ReportRow] = {}
     points = []
     for r in rows:
         r.pareto = r.dominated_by = None
+        if r.emulated and not include_emulated:
+            continue
         if r.status == S.OK and r.p50_ms is not None and r.top1_pct is not None:
             by_label[r.label] = r
             points.append(Point(key=r.label, latency=r.p50_ms, accuracy=r.top1_pct,

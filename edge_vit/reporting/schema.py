@@ -20,8 +20,8 @@ from ..errors import ManifestError
 from ..layers.result import LayerProfile
 from ..serialization import from_dict
 
-REPORT_SCHEMA_VERSION = "1.3"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers;
-# 1.3: budget_ms / budget_met
+REPORT_SCHEMA_VERSION = "1.4"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers;
+# 1.3: budget_ms / budget_met; 1.4: emulated (rows of emulated devices, off the front)
 
 # ReportRow.status: the first stage that went wrong, else "ok".
 OK = "ok"
@@ -81,6 +81,7 @@ class ReportRow:
     energy_per_inference_mj: float | None = None
     noisy: bool = False
     throttled: bool | None = None
+    emulated: str | None = None  # "emulated aarch64 (qemu-user): latency not representative"
     # accuracy of this artifact in this runtime (the same on every device)
     top1_pct: float | None = None
     top1_ci_low_pct: float | None = None
@@ -200,6 +201,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     layers: list[LayerProfile] = field(default_factory=list)  # per-layer breakdowns (--layers)
     pareto_rule: str = ""
+    include_emulated: bool = False  # rows of emulated devices may be on a Pareto front
     inputs: dict[str, Any] = field(default_factory=dict)  # where the report read from
     generated: str | None = None
     tool: str | None = None

@@ -274,3 +274,34 @@ def test_accuracy_control_refuses_what_it_cannot_honour(tmp_path, color_data):
     with pytest.raises(UsageError, match="also calibration images"):
         run_export(_opts(tmp_path, precisions=("int8",), calib_dir=color_data / "train",
                          val_dir=color_data / "train", val_labels="folders", max_drop=1.0))
+
+
+def test_tflite_int8_mixed_keeps_attention_in_float_and_passes(tmp_path, color_data,
+                                                               color_teacher):
+    """Selective int8 TFLite on a trained tiny ViT: int8 weights and activations except the
+    attention products, Softmax and LayerNorm (float32), judged by the unchanged int8
+    thresholds on held-out images."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from exporters.tflite_selective import FLOAT_OPS
+
+    result = run_export(_opts(tmp_path, checkpoint=color_teacher, formats=("tflite",),
+                              precisions=("fp32", "int8-mixed"),
+                              calib_dir=color_data / "train", calib_size=CALIB_SIZE,
+                              parity_inputs=PARITY_INPUTS))
+    m = result.manifest
+    fp32, mixed = m.artifact("tflite", "fp32"), m.artifact("tflite", "int8-mixed")
+    assert mixed.status == mf.OK, (mixed.error, mixed.parity)
+    assert mixed.parity.num_inputs == PARITY_INPUTS and mixed.parity.precision == "int8"
+    assert mixed.size_bytes < fp32.size_bytes / 2
+    assert mixed.quantization["float_ops"] == list(FLOAT_OPS)
+    assert mixed.calibration["count"] == CALIB_SIZE
+    assert mixed.runtime["inference_precision"] == "int8-mixed"
+    it = Interpreter(model_path=str(result.manifest_path.parent / mixed.path))
+    it.allocate_tensors()
+    tensors = {t["index"]: t["dtype"].__name__ for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    kinds = {(op["op_name"], tensors[op["inputs"][0]]) for op in ops if len(op["inputs"])}
+    assert ("FULLY_CONNECTED", "int8") in kinds  # the weights' matmuls run in int8
+    assert ("BATCH_MATMUL", "float32") in kinds and ("SOFTMAX", "float32") in kinds
+    assert not any(name == "BATCH_MATMUL" and dtype == "int8" for name, dtype in kinds)

@@ -122,6 +122,26 @@ def test_pareto_marks_per_device(report):
     assert [(r.model_id, r.pareto) for r in pi5] == [(BASE, S.FRONT)]
 
 
+def test_emulated_rows_stay_off_the_front_unless_asked(tmp_path):
+    import json
+
+    d = write_sweep(tmp_path)
+    label = "emulated aarch64 (qemu-user): latency not representative"
+    for f in (d["results"] / "pi5").rglob("*.json"):
+        data = json.loads(f.read_text())
+        if "artifact" in data:
+            f.write_text(json.dumps({**data, "emulated": label}))
+    rep = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    pi5 = rep.rows_for("pi5")
+    assert all(r.pareto is None for r in pi5)
+    assert all(r.emulated == label for r in pi5 if r.runtime and r.profile_status)
+    assert any(w.startswith(f"pi5: {label}") and "kept off" in w for w in rep.warnings)
+    assert any(r.pareto for r in rep.rows_for("laptop"))  # the real device is unaffected
+    asked = build_report([d["artifacts"]], d["results"], d["accuracy"], include_emulated=True)
+    assert [(r.model_id, r.pareto) for r in asked.rows_for("pi5") if r.pareto] == \
+        [(BASE, S.FRONT)]
+
+
 def test_random_weights_warning_and_provenance(report):
     assert report.random_init
     loud = [w for w in report.warnings if w.startswith("RANDOM-INIT")]

@@ -49,6 +49,7 @@ class Backend:
         self.threads = facts.get("threads")
         self.precision = facts.get("precision")
         self.quant = facts.get("quant")  # (scale, zero_point) of an integer input
+        self.out_quant = facts.get("out_quant")  # ... and of an integer output
         self.options = facts.get("options") or {}
         self.notes = facts.get("notes") or []
         self.op_profile = facts.get("op_profile")

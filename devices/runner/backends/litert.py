@@ -51,6 +51,7 @@ def open_interpreter(args, runtime, tfl):
     meta = tflite_metadata(args.artifact).get("reduced_precision_support")
     dtype = inp["dtype"].__name__
     scale, zero = (inp.get("quantization") or (0.0, 0))[:2]
+    out_scale, out_zero = (out.get("quantization") or (0.0, 0))[:2]
     if dtype in ("int8", "uint8"):
         precision = "int8"
     elif _tflite_int8_tensors(interp):  # int8 weights (dynamic range) or activations (full)
@@ -61,6 +62,7 @@ def open_interpreter(args, runtime, tfl):
                    run, lambda x: x, [int(d) for d in inp["shape"]], dtype,
                    threads=args.threads, precision=precision,
                    quant=(scale, zero) if scale else None,
+                   out_quant=(out_scale, out_zero) if out_scale else None,
                    options={"xnnpack": not args.no_xnnpack, "delegate_partitions": partitions,
                             "reduced_precision_support": meta})
 
