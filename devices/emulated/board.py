@@ -13,6 +13,7 @@ dies with it. The host's real /sys is never shown to the board (see recipe.CPU_M
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -129,6 +130,9 @@ def start_board(rootfs: Path | None = None, port: int | None = None, state: Path
                 recipe: Recipe | None = None, say=lambda m: None,
                 wait_s: float = 120.0) -> EmulatedBoard:
     """Build (if needed) and start the board; returns once its sshd accepts connections."""
+    if os.geteuid() != 0:
+        raise BoardBuildError("start sshd", "needs root (a chroot with its own mount and pid "
+                              "namespaces)", hint="run it with sudo")
     rootfs = Path(rootfs) if rootfs else build_board(recipe, say=say)
     write_board_files(recipe or Recipe(), rootfs)  # cheap: always this version's /sys files
     port = port or free_port()
