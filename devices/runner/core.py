@@ -13,7 +13,7 @@ import subprocess
 import time
 
 RUNNER_VERSION = "1"
-SCHEMA_VERSION = "1.1"  # edge_vit.results.PROFILE_SCHEMA_VERSION
+SCHEMA_VERSION = "1.2"  # edge_vit.results.PROFILE_SCHEMA_VERSION
 
 log = logging.getLogger("edge-vit-runner")
 

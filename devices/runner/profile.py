@@ -151,10 +151,14 @@ def profile_result(partial):
     """Every ProfileResult field, in its order; what is not known stays None."""
     keys = ("artifact", "settings", "status", "error", "source", "device_name", "device_kind",
             "load_seconds", "first_inference_ms", "latency", "memory", "power", "environment",
-            "throttled", "throttle_detail", "started", "finished", "notes", "session",
+            "throttled", "throttle_detail", "emulated", "started", "finished", "notes", "session",
             "rounds", "schema_version")
     defaults = {"status": "ok", "source": "edge-vit runner", "notes": [], "rounds": [],
                 "schema_version": SCHEMA_VERSION}
+    env = partial.get("environment") or {}
+    if env.get("emulation") and not partial.get("emulated"):  # as edge_vit.results labels it
+        partial["emulated"] = "emulated %s (%s): latency not representative" % (
+            env.get("machine") or "CPU", env["emulation"])
     return dict((k, partial.get(k, defaults.get(k))) for k in keys)
 
 

@@ -168,14 +168,14 @@ def collect_environment():
         load = []
     return {
         "hostname": socket.gethostname(), "os": os_name(), "kernel": platform.release(),
-        "machine": platform.machine(), "cpu_model": model, "emulation": emulated,
+        "machine": platform.machine(), "cpu_model": model,
         "cpu_flags": [f for f in CPU_FLAGS if f in flags], "cores_logical": os.cpu_count(),
         "cpu_freq_mhz": cpu_freq_mhz(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "temperature_c": temperature_c(), "mem_total_mb": _meminfo_mb("MemTotal"),
         "mem_available_mb": _meminfo_mb("MemAvailable"), "python": platform.python_version(),
         "runtimes": backends.runtime_versions(only_present=True), "board": board_facts(),
-        "load_avg": load,
+        "load_avg": load, "emulation": emulated,
     }
 
 

@@ -299,7 +299,7 @@ def test_registry_and_class_facts():
     assert isinstance(exporter, TFLiteExporter)
     assert (exporter.name, exporter.suffix, exporter.source_format) == ("tflite", ".tflite",
                                                                         "onnx")
-    assert exporter.precisions == ("fp32", "fp16", "int8-dynamic", "int8")
+    assert exporter.precisions == ("fp32", "fp16", "int8-dynamic", "int8", "int8-mixed")
     assert exporter.supports_dynamic_batch is False
     versions = exporter.tool_versions()
     for module in ("onnx2tf", "tensorflow", "ai_edge_litert"):
