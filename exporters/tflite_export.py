@@ -280,21 +280,19 @@ def _quantization(precision: str, representative: Path | None, layout: str) -> d
     if precision == "int8-dynamic":
         return {"tool": "onnx2tf -odrqt (TFLite dynamic-range)", "weights": "int8",
                 "activations": "float32, quantized per op at run time"}
+    if precision not in CALIBRATED:
+        return None
+    calibration = {"calibration_samples": int(np.load(representative, mmap_mode="r").shape[0])
+                   if representative else 0, "calibration_layout": layout}
     if precision == "int8":
-        samples = int(np.load(representative, mmap_mode="r").shape[0]) if representative else 0
         return {"tool": "onnx2tf -oiqt (TFLite integer quant, float32 I/O)",
-                "weights": "int8 per-channel", "activations": "int8",
-                "calibration_samples": samples, "calibration_layout": layout}
-    if precision == "int8-mixed":
-        from .tflite_selective import FLOAT_OPS
+                "weights": "int8 per-channel", "activations": "int8", **calibration}
+    from .tflite_selective import FLOAT_OPS
 
-        samples = int(np.load(representative, mmap_mode="r").shape[0]) if representative else 0
-        return {"tool": "TensorFlow Lite selective quantization (QuantizationDebugger "
-                        "denylisted_ops) on onnx2tf's SavedModel, float32 I/O",
-                "weights": "int8 per-channel", "activations": "int8, except the float ops",
-                "float_ops": list(FLOAT_OPS), "calibration_samples": samples,
-                "calibration_layout": layout}
-    return None
+    return {"tool": "TensorFlow Lite selective quantization (QuantizationDebugger "
+                    "denylisted_ops) on onnx2tf's SavedModel, float32 I/O",
+            "weights": "int8 per-channel", "activations": "int8, except the float ops",
+            "float_ops": list(FLOAT_OPS), **calibration}
 
 
 def describe_tflite(path: Path, precision: str, layout: str, input_shape: tuple[int, ...]

@@ -6,9 +6,9 @@ says nothing about a real board (emulation is hundreds of times slower). ``build
 root file system once per recipe, ``board`` starts it; ``edge-vit devices emulate`` runs both.
 """
 
-from .board import EMULATED_NOTE, EmulatedBoard, start_board
+from .board import EmulatedBoard, start_board
 from .build import BoardBuildError, build_board, built_board, missing_tools
 from .recipe import Recipe, board_cache
 
-__all__ = ["EMULATED_NOTE", "BoardBuildError", "EmulatedBoard", "Recipe", "board_cache",
+__all__ = ["BoardBuildError", "EmulatedBoard", "Recipe", "board_cache",
            "build_board", "built_board", "missing_tools", "start_board"]

@@ -27,7 +27,6 @@ from devices.config import SshConfig
 from .build import BoardBuildError, build_board, in_board, write_board_files
 from .recipe import Recipe
 
-EMULATED_NOTE = "emulated aarch64 (qemu-user): latency not representative"
 RUNTIMES = ("litert", "onnxruntime", "openvino")
 # Emulation is 300-700x slower than a real core: a runner import alone takes seconds.
 CONNECT_TIMEOUT_S = 60.0

@@ -35,7 +35,8 @@ from .app import (
 @click.option("--precision", "precisions", default="fp32,fp16", show_default=True,
               help="fp32, fp16, int8 (static/full-integer, needs --calib), int8-dynamic "
                    "(ONNX, TFLite), int8-mixed (TFLite: int8 but attention products, Softmax "
-                   "and LayerNorm in float32, needs --calib); each format makes the ones it offers (ONNX always fp32).")
+                   "and LayerNorm in float32, needs --calib); each format makes the ones it "
+                   "offers (ONNX always fp32).")
 @click.option("--opset", type=int, default=17, show_default=True,
               help="ONNX opset, 14..20.")
 @click.option("--int8-weight-bits", type=click.Choice(["7", "8"]), default="7",

@@ -112,8 +112,8 @@ def print_accuracy(results) -> None:
         ci = f" [{r.top1_ci[0]:.1f}, {r.top1_ci[1]:.1f}]" if r.top1_ci else ""
         rate = r.total / r.seconds if r.seconds and r.total else None
         t.add_row(a.model_id or "-", f"{a.format}/{a.precision}", r.runtime,
-                  r.device or "host", r.inference_precision or "-", (_pct(r.top1) + ci) if r.top1 is not None
-                  else "-", _pct(r.top5),
+                  r.device or "host", r.inference_precision or "-",
+                  (_pct(r.top1) + ci) if r.top1 is not None else "-", _pct(r.top5),
                   "-" if r.agreement_with_reference is None
                   else f"{r.agreement_with_reference:.1%}",
                   "-" if r.drop_vs_reference is None else f"{r.drop_vs_reference:+.2f}",

@@ -243,11 +243,11 @@ def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalData
               "precision_mode": precision_mode(record.format, options.ov_precision),
               **_data_fields(manifest, data)}
     label = f"{manifest.model.id} {record.format}/{record.precision} {runtime}"
+    fixed = not record.dynamic_batch
+    batch = (record.input_shape or [1])[0] if fixed else options.batch
     if device is not None:
         result.device = device.name
         fields["device"] = device.name
-        fixed = not record.dynamic_batch
-        batch = (record.input_shape or [1])[0] if fixed else options.batch
 
         def on_device(prepared: PreparedImages):
             from ..serialization import to_dict
@@ -272,8 +272,6 @@ def score_artifact(manifest_dir: Path, record: mf.ArtifactRecord, data: EvalData
         run, info = load_runner(manifest_dir, record, options.threads, options.ov_precision)
         result.inference_precision = info.get("inference_precision")
         result.runtime_version = info.get("version") or result.runtime_version
-        fixed = not record.dynamic_batch
-        batch = (record.input_shape or [1])[0] if fixed else options.batch
         return predict(run, prepared, batch, fixed_batch=fixed,
                        show_progress=options.show_progress, label=label)
 
