@@ -23,17 +23,27 @@ from .app import console, err_console, styled
 @click.option("--include-emulated", is_flag=True,
               help="Let rows measured on an emulated CPU (the qemu-user board) onto the "
                    "Pareto front; by default they are shown but never on it.")
-def report(artifacts, results_dir, accuracy_dir, out_dir, formats, include_emulated):
+@click.option("--recommend-under", "under", multiple=True, metavar="BUDGET",
+              help="A latency budget for the per-device recommendation: a share of the "
+                   "unpruned model's p50 there (0.5x) or milliseconds (12ms); repeatable "
+                   "(default 0.5x and 0.75x).")
+@click.option("--within-pts", type=float, default=None,
+              help="The recommendation 'fastest within N top-1 points of the unpruned "
+                   "model' (default 1).")
+def report(artifacts, results_dir, accuracy_dir, out_dir, formats, include_emulated, under,
+           within_pts):
     """Join export manifests of ARTIFACTS (default: ./artifacts), profile results and accuracy
     results into one report: per device, which pruned variant gives the best accuracy for its
     latency (noise-aware Pareto front), with failures, environment and provenance."""
     from ..reporting import build_report, write_report
-    from ..reporting.columns import front_rows, front_summary
+    from ..reporting.columns import front_rows, front_summary, variant, variant_numbers
     from ..reporting.write import parse_formats
 
     wanted = parse_formats(formats)  # a typo fails before any work
     rep = build_report(artifacts or (Path("artifacts"),), results_dir,
-                       accuracy_dir or results_dir / "accuracy", include_emulated)
+                       accuracy_dir or results_dir / "accuracy", include_emulated,
+                       under or None, within_pts)
+    numbers = variant_numbers(rep.models, rep.rows)
     written = write_report(rep, out_dir, wanted)
     for w in rep.warnings:
         loud = w.startswith("RANDOM-INIT")
@@ -49,5 +59,10 @@ def report(artifacts, results_dir, accuracy_dir, out_dir, formats, include_emula
             console.print(f"  {'≈' if r.pareto == 'tied' else '★'} {front_summary(r)}")
         if not front:
             console.print("  (no row with both latency and accuracy)")
+        for rec in rep.recommendations_for(device):
+            row = rep.row(device, rec.pick)
+            pick = (f"#{numbers.get(row.model_id, '?')} {variant(row)} ({row.format}/"
+                    f"{row.precision} on {row.runtime})" if row else f"none: {rec.reason}")
+            console.print(f"  {rec.title}: {pick}")
     for fmt, path in written.items():
         console.print(f"wrote {fmt}: {path}")

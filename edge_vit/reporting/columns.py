@@ -4,6 +4,7 @@ the same figures the same way (CSV and JSON carry the raw typed fields instead).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,20 @@ def num(v: float | int | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{v:.{digits}f}"
+
+
+def ms(v: float | None) -> str:
+    """Milliseconds to three significant figures, whatever the scale (0.412, 4.12, 41.2)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    digits = 0 if v >= 100 else max(0, 2 - math.floor(math.log10(abs(v)))) if v else 2
+    return f"{v:.{min(digits, 4)}f}"
+
+
+def ms_ci(v: float | None, lo: float | None, hi: float | None) -> str:
+    if v is None:
+        return "-"
+    return ms(v) if lo is None or hi is None else f"{ms(v)} [{ms(lo)}, {ms(hi)}]"
 
 
 def with_ci(v: float | None, lo: float | None, hi: float | None, digits: int = 2) -> str:
@@ -107,6 +122,100 @@ def inputs_text(inputs: dict) -> str:
                      for k, v in inputs.items()) or "-"
 
 
+def variant(r: S.ReportRow) -> str:
+    return r.name or r.model_id
+
+
+def deployment(r: S.ReportRow) -> str:
+    """``onnx/fp32 · onnxruntime``, with what the runtime computed in where that differs."""
+    from .join import same_precision
+
+    text = f"{r.format}/{r.precision} · {r.runtime or '-'}"
+    ran = r.inference_precision
+    if ran and same_precision(ran) != same_precision(r.precision):
+        text += f" (ran {ran})"
+    return text
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A row's note as a short word in the table; ``text`` is the note in full."""
+
+    kind: str  # css class: bad | warn | info | ok
+    word: str
+    text: str
+
+
+def _split_notes(notes: str | None) -> list[str]:
+    return [n.strip() for n in (notes or "").split("; ") if n.strip()]
+
+
+# (pattern at the note's start, badge kind, word): the notes join.py, the sessions and the
+# runner write, most severe first. None as the kind: the note is about the whole session
+# (the device's measurement line says it), not this row; it stays in the detail table.
+NOTE_BADGES = (
+    (r"THROTTLED", "bad", "throttled"),
+    (r"accuracy flagged", "bad", "accuracy flagged"),
+    (r"no counted round", "bad", "no quiet round"),
+    (r"noisy latency", "warn", "noisy"),
+    (r"p50 interval ±\S+ is wider than the target", "warn", "wide CI"),
+    (r"\d+ round\(s\) dropped and repeated", "warn", "rounds dropped"),
+    (r"cpu0 clock fell|temperature reached", "warn", "clock/heat"),
+    (r"system busy before the run", "warn", "busy"),
+    (r"within the noise of", "info", "tie"),
+    (r"budget ", "budget", "budget"),
+    (r"measured in \d+ interleaved round", None, "session"),
+)
+
+
+def badges(r: S.ReportRow) -> list[Badge]:
+    """The row's notes and flags as badges: one per kind of note, the rest as "notes"."""
+    out: list[Badge] = []
+    if r.emulated:
+        out.append(Badge("bad", "emulated", r.emulated))
+    rest = []
+    for note in _split_notes(r.notes):
+        hit = next(((k, w) for pat, k, w in NOTE_BADGES if re.match(pat, note)), None)
+        if hit is None:
+            rest.append(note)
+        elif hit[0] is None:
+            continue
+        elif hit[0] == "budget":
+            met = r.budget_met is not False
+            out.append(Badge("ok" if met else "bad", "budget met" if met else "budget MISSED",
+                             note))
+        else:
+            out.append(Badge(hit[0], hit[1], note))
+    if r.p50_ms is not None and r.rounds is None:
+        out.append(Badge("warn", "single run", "one timed block: its interval leaves out "
+                                               "run-to-run variation; profile again"))
+    if rest:
+        out.append(Badge("info", "note" if len(rest) == 1 else f"{len(rest)} notes",
+                         "; ".join(rest)))
+    return out
+
+
+def variant_numbers(models: list[S.ModelProvenance], rows: list[S.ReportRow]
+                    ) -> dict[str, int]:
+    """model id -> its number in tables and plots: per architecture, unpruned first, then
+    the larger (more MACs) before the smaller; rows without a manifest last."""
+    macs = {r.model_id: r.macs for r in rows}
+    known = sorted(models, key=lambda m: (m.architecture or "", m.pruned,
+                                          -(macs.get(m.model_id) or 0), m.name or "",
+                                          m.model_id))
+    ids = [m.model_id for m in known]
+    ids += sorted({r.model_id for r in rows} - set(ids))
+    return {mid: i for i, mid in enumerate(ids, 1)}
+
+
+def environment_line(env: S.DeviceEnvironment) -> str:
+    """The device in one line: CPU, cores, architecture, OS, runtimes."""
+    parts = [env.cpu_model, f"{env.cores_logical} cores" if env.cores_logical else None,
+             env.machine, env.os,
+             ", ".join(f"{k} {v}" for k, v in env.runtimes.items()) or None]
+    return " · ".join(p for p in parts if p)
+
+
 @dataclass(frozen=True)
 class Column:
     title: str
@@ -116,6 +225,7 @@ class Column:
 
 RESULT_COLUMNS: tuple[Column, ...] = (
     Column("Pareto", lambda r: MARKS.get(r.pareto or "", "")),
+    Column("variant", variant),
     Column("model", lambda r: r.model_id),
     Column("prune", prune_text),
     Column("params M", lambda r: millions(r.params), True),
@@ -141,7 +251,23 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("notes", lambda r: r.notes or ""),
 )
 
+# what a user decides by; RESULT_COLUMNS (the detail view, CSV and JSON) keep every field
+MAIN_COLUMNS: tuple[Column, ...] = (
+    Column("Pareto", lambda r: MARKS.get(r.pareto or "", "")),
+    Column("variant", variant),
+    Column("deployment", deployment),
+    Column("p50 ms [95% CI]", lambda r: ms_ci(r.p50_ms, r.p50_ci_low_ms, r.p50_ci_high_ms),
+           True),
+    Column("speedup vs unpruned", speedup, True),
+    Column("top-1 % [95% CI]",
+           lambda r: with_ci(r.top1_pct, r.top1_ci_low_pct, r.top1_ci_high_pct, 1), True),
+    Column("Δ top-1 (pts)", lambda r: signed(_neg(r.drop_vs_baseline_pts), 1), True),
+    Column("size MB", lambda r: megabytes(r.artifact_size_bytes), True),
+    Column("notes", lambda r: ", ".join(b.word for b in badges(r))),
+)
+
 FAILURE_COLUMNS: tuple[Column, ...] = (
+    Column("variant", variant),
     Column("model", lambda r: r.model_id),
     Column("format", lambda r: f"{r.format}/{r.precision}"),
     Column("runtime", lambda r: r.runtime or "-"),
@@ -183,5 +309,5 @@ def front_summary(r: S.ReportRow) -> str:
     sp = f", {r.speedup:.2f}× vs base" if r.speedup is not None else ""
     drop = (f", {signed(_neg(r.drop_vs_baseline_pts))} pts vs base"
             if r.drop_vs_baseline_pts is not None else "")
-    return (f"{r.model_id} {r.format}/{r.precision} on {r.runtime}: p50 {num(r.p50_ms)} ms, "
+    return (f"{variant(r)} {r.format}/{r.precision} on {r.runtime}: p50 {ms(r.p50_ms)} ms, "
             f"top-1 {num(r.top1_pct)} %{sp}{drop}{tie}")

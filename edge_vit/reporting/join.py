@@ -18,7 +18,7 @@ images (accuracy); and with the PyTorch fp32 reference accuracy of that baseline
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .. import __version__
@@ -30,6 +30,7 @@ from ..manifest import utc_now
 from . import schema as S
 from .compare import compare, series_of
 from .load import DEFAULT_MODE, Inputs, Key, LoadedManifest, load_inputs
+from .names import unique_names
 from .pareto import PARETO_RULE, Point, pareto_front
 from .provenance import (
     architecture_key,
@@ -40,13 +41,21 @@ from .provenance import (
     provenance_warnings,
     prune_summary,
 )
+from .recommend import DEFAULT_UNDER, DEFAULT_WITHIN_PTS, parse_under, recommend
 
 REFERENCE = ("pytorch", "fp32", "pytorch")  # format, precision, runtime of the reference
 
 
 def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir: Path,
-                 include_emulated: bool = False) -> S.Report:
+                 include_emulated: bool = False, under: Sequence[str] | None = None,
+                 within_pts: float | None = None) -> S.Report:
+    """The report of what these folders hold. ``under`` (latency budgets, "0.5x" of the
+    unpruned p50 or "12ms") and ``within_pts`` set the per-device recommendations
+    (:mod:`edge_vit.reporting.recommend`; defaults 0.5x, 0.75x and 1 point)."""
     artifact_dirs = [Path(p) for p in artifact_dirs]
+    parse_under(DEFAULT_UNDER if under is None else under)  # a bad budget fails before any work
+    if within_pts is not None and not within_pts >= 0:
+        raise UsageError(f"--within-pts is top-1 points at or above 0, not {within_pts}.")
     inputs = load_inputs(artifact_dirs, Path(results_dir), Path(accuracy_dir))
     if not (inputs.manifests or inputs.profiles or inputs.accuracy or inputs.accuracy_pinned):
         raise UsageError(
@@ -54,15 +63,18 @@ def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir:
             f"{', '.join(map(str, artifact_dirs)) or '-'}, {results_dir}, {accuracy_dir}.",
             hint="Run `edge-vit export` and `edge-vit profile` first, or point --results / "
                  "--accuracy at their folders.")
-    report = join(inputs, include_emulated)
+    report = join(inputs, include_emulated, under, within_pts)
     report.inputs = {"artifacts": [str(p) for p in artifact_dirs],
                      "results": str(results_dir), "accuracy": str(accuracy_dir)}
     return report
 
 
-def join(inputs: Inputs, include_emulated: bool = False) -> S.Report:
+def join(inputs: Inputs, include_emulated: bool = False, under: Sequence[str] | None = None,
+         within_pts: float | None = None) -> S.Report:
     """The report from already loaded inputs (see :func:`edge_vit.reporting.load.load_inputs`).
     Rows measured on an emulated CPU stay off the Pareto front unless ``include_emulated``."""
+    under = list(DEFAULT_UNDER if under is None else under)
+    within_pts = DEFAULT_WITHIN_PTS if within_pts is None else within_pts
     warnings = list(inputs.warnings)
     baselines = find_baselines(inputs.manifests, warnings)
     rows: list[S.ReportRow] = []
@@ -88,20 +100,28 @@ def join(inputs: Inputs, include_emulated: bool = False) -> S.Report:
     if unused:
         warnings.append("accuracy at a pinned OpenVINO precision with no profile run pinned "
                         "the same way (not in any row): " + ", ".join(unused))
+    names = unique_names({mid: (architecture_key(lm)[0], lm.manifest.model.prune)
+                          for mid, lm in inputs.manifests.items()})
+    for row in rows:
+        row.name = names.get(row.model_id, row.model_id)
     index = {(r.device, *_key(r)): r for r in rows}
     series = {(device, key): series_of(res) for device, results in inputs.profiles.items()
               for key, res in results.items()}
     for row in rows:
         _compare(row, baselines.get(row.model_id), index, inputs, series)
         _settle_status(row)
-    for device in {r.device for r in rows}:
-        mark_pareto([r for r in rows if r.device == device], series, include_emulated)
+    recommendations = []
+    for device in sorted({r.device for r in rows}, key=str):
+        on_device = [r for r in rows if r.device == device]
+        mark_pareto(on_device, series, include_emulated)
+        recommendations += recommend(on_device, row_comparison(series), under, within_pts,
+                                     include_emulated)
     missing = sorted({r.model_id for r in rows} - set(inputs.manifests))
     if missing:
         warnings.append("no export manifest for " + ", ".join(missing) + ": params, MACs, "
                         "prune spec and baseline unknown for these (pass their artifact "
                         "folders)")
-    models = [model_provenance(lm, baselines.get(mid))
+    models = [model_provenance(lm, baselines.get(mid), names[mid])
               for mid, lm in sorted(inputs.manifests.items())]
     data = data_provenance(inputs.all_accuracy())
     devices = [device_environment(d, res.values(), [r for r in rows if r.device == d])
@@ -118,8 +138,11 @@ def join(inputs: Inputs, include_emulated: bool = False) -> S.Report:
                             "their latency is pessimistic")
     rows.sort(key=_row_order)
     return S.Report(rows=rows, devices=devices, models=models, data=data, warnings=warnings,
-                    layers=sorted(inputs.layers, key=_layers_order), pareto_rule=PARETO_RULE,
-                    include_emulated=include_emulated, generated=utc_now(), tool=f"edge-vit {__version__}")
+                    layers=sorted(inputs.layers, key=_layers_order),
+                    recommendations=recommendations, recommend_under=under,
+                    recommend_within_pts=within_pts, pareto_rule=PARETO_RULE,
+                    include_emulated=include_emulated, generated=utc_now(),
+                    tool=f"edge-vit {__version__}")
 
 
 def _layers_order(p) -> tuple:
@@ -405,11 +428,23 @@ def _settle_status(row: S.ReportRow) -> None:
         row.status = S.OK
 
 
+def _named(r: S.ReportRow) -> str:
+    return f"{r.name or r.model_id} {r.format}/{r.precision}/{r.runtime}"
+
+
+def row_comparison(series: dict):
+    """a's latency / b's latency for two rows, paired where they share a session."""
+    def cmp(a: S.ReportRow, b: S.ReportRow):
+        return compare(a, b, series.get((a.device, _key(a))), series.get((b.device, _key(b))))
+    return cmp
+
+
 def mark_pareto(rows: list[S.ReportRow], series: dict | None = None,
                 include_emulated: bool = False) -> None:
     """Set ``pareto`` / ``dominated_by`` on the candidate rows of one device: status ok with
-    both a p50 and a top-1, not measured on an emulated CPU (unless ``include_emulated``). Latency is compared by paired rounds where two rows share a
-    session (``series``: (device, key) -> per-round medians), else by their p50 intervals."""
+    both a p50 and a top-1, not measured on an emulated CPU (unless ``include_emulated``).
+    Latency is compared by paired rounds where two rows share a session (``series``:
+    (device, key) -> per-round medians), else by their p50 intervals."""
     series = series or {}
     by_label: dict[str, S.ReportRow] = {}
     points = []
@@ -423,9 +458,10 @@ def mark_pareto(rows: list[S.ReportRow], series: dict | None = None,
                                 latency_low=r.p50_ci_low_ms, latency_high=r.p50_ci_high_ms,
                                 accuracy_low=r.top1_ci_low_pct,
                                 accuracy_high=r.top1_ci_high_pct))
+    cmp = row_comparison(series)
+
     def faster(q: Point, p: Point) -> bool:  # q faster than p beyond the noise
-        a, b = by_label[p.key], by_label[q.key]
-        c = compare(a, b, series.get((a.device, _key(a))), series.get((b.device, _key(b))))
+        c = cmp(by_label[p.key], by_label[q.key])
         return c is not None and c.a_slower
 
     for label, mark in pareto_front(points, faster).items():
@@ -433,4 +469,5 @@ def mark_pareto(rows: list[S.ReportRow], series: dict | None = None,
         row.pareto = mark.status
         row.dominated_by = mark.dominated_by
         if mark.tied_with:
-            _add_note(row, "within the noise of " + ", ".join(map(str, mark.tied_with)))
+            _add_note(row, "within the noise of " + ", ".join(
+                _named(by_label[k]) for k in mark.tied_with))

@@ -81,11 +81,12 @@ def prune_summary(prune: dict | None) -> str | None:
     return " · ".join(parts) or "pruned"
 
 
-def model_provenance(lm: LoadedManifest, baseline: str | None) -> ModelProvenance:
+def model_provenance(lm: LoadedManifest, baseline: str | None, name: str | None = None
+                     ) -> ModelProvenance:
     m = lm.manifest.model
     w = m.source.weights
     return ModelProvenance(
-        model_id=m.id, architecture=architecture_key(lm)[0],
+        model_id=m.id, name=name, architecture=architecture_key(lm)[0],
         model_kwargs=dict(m.source.model_kwargs), pruned=m.prune is not None,
         prune_summary=prune_summary(m.prune), baseline_model_id=baseline,
         weights_kind=w.kind, weights_source=w.source, weights_sha256=w.sha256,

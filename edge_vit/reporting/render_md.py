@@ -1,5 +1,6 @@
-"""The report as Markdown: warnings first, then one section per device (environment, Pareto
-front, results table, failures), then provenance."""
+"""The report as Markdown: warnings first, then one section per device (environment, what to
+ship, Pareto front, the decision columns, notes in full, every column in a collapsed table,
+failures), then provenance."""
 
 from __future__ import annotations
 
@@ -11,11 +12,44 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _table(cols, rows: list[S.ReportRow]) -> list[str]:
-    out = ["| " + " | ".join(_cell(c.title) for c in cols) + " |",
-           "|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|"]
-    out += ["| " + " | ".join(_cell(c.cell(r)) for c in cols) + " |" for r in rows]
+def _table(cols, rows: list[S.ReportRow], numbers: dict[str, int]) -> list[str]:
+    out = ["| # | " + " | ".join(_cell(c.title) for c in cols) + " |",
+           "|---:|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|"]
+    out += [f"| {numbers.get(r.model_id, '')} | " + " | ".join(_cell(c.cell(r)) for c in cols)
+            + " |" for r in rows]
     return out
+
+
+def _recommendations(report: S.Report, device: str, numbers: dict[str, int]) -> list[str]:
+    recs = report.recommendations_for(device)
+    if not recs:
+        return []
+    out = ["**What to ship here**", ""]
+    for rec in recs:
+        row = report.row(device, rec.pick)
+        arch = f" ({rec.architecture})" if rec.architecture and len(
+            {r.architecture for r in recs}) > 1 else ""
+        if row is None:
+            out.append(f"- *{_cell(rec.title)}{arch}*: {_cell(rec.reason or 'none')}")
+            continue
+        out.append(f"- *{_cell(rec.title)}{arch}*: **#{numbers.get(row.model_id, '?')} "
+                   f"{_cell(C.variant(row))}**, {_cell(C.deployment(row))}: p50 "
+                   f"{C.ms_ci(row.p50_ms, row.p50_ci_low_ms, row.p50_ci_high_ms)} ms, top-1 "
+                   f"{C.with_ci(row.top1_pct, row.top1_ci_low_pct, row.top1_ci_high_pct, 1)} %")
+        out += [f"  - {_cell(u)}" for u in rec.unresolved]
+    ref = next((report.row(device, r.reference) for r in recs if r.reference), None)
+    if ref is not None:
+        out += ["", f"Reference: the fastest unpruned fp32 row here, {_cell(C.deployment(ref))}"
+                f", p50 {C.ms(ref.p50_ms)} ms, top-1 {C.num(ref.top1_pct, 1)} %; budgets "
+                f"{', '.join(report.recommend_under) or '-'}."]
+    return out + [""]
+
+
+def _notes(rows: list[S.ReportRow], numbers: dict[str, int]) -> list[str]:
+    items = [f"- #{numbers.get(r.model_id, '?')} {_cell(C.variant(r))} {r.format}/"
+             f"{r.precision} · {r.runtime or '-'}: "
+             + _cell("; ".join(b.text for b in C.badges(r))) for r in rows if C.badges(r)]
+    return (["Notes in full:", ""] + items + [""]) if items else []
 
 
 def _environment(env: S.DeviceEnvironment | None) -> list[str]:
@@ -35,31 +69,37 @@ def _environment(env: S.DeviceEnvironment | None) -> list[str]:
     if env.throttle_unknown_runs:
         out.append(f"- throttling could not be read for {env.throttle_unknown_runs} run(s)")
     if env.noisy_runs:
-        out.append(f"- **noisy runs ({len(env.noisy_runs)})**: " + _cell(", ".join(env.noisy_runs)))
+        out.append(f"- **noisy runs**: {len(env.noisy_runs)} of {env.runs} (marked 'noisy' in "
+                   "the table)")
     return out
 
 
-def _device_section(report: S.Report, device: str | None) -> list[str]:
+def _device_section(report: S.Report, device: str | None, numbers: dict[str, int]
+                    ) -> list[str]:
     rows = report.rows_for(device)
     out = [f"## {_cell(C.section_title(device))}", ""]
     env = report.environment(device) if device is not None else None
     if env:
         out += _environment(env) + [""]
+    if device is not None:
+        out += _recommendations(report, device, numbers)
     front = C.front_rows(rows)
     if front:
         out += ["**Pareto front** (★ front, ≈ tied within the noise), fastest first:", ""]
         out += [f"{i}. {_cell(C.front_summary(r))}" for i, r in enumerate(front, 1)] + [""]
     measured = C.measured_rows(rows)
     if measured:
-        out += _table(C.RESULT_COLUMNS, measured) + [""]
+        out += _table(C.MAIN_COLUMNS, measured, numbers) + [""] + _notes(measured, numbers)
+        out += ["<details><summary>All columns</summary>", ""]
+        out += _table(C.RESULT_COLUMNS, measured, numbers) + ["", "</details>", ""]
     acc_only = C.unmeasured_accuracy_rows(rows) if device is None else []
     if acc_only:
         out += ["Accuracy without a latency:", ""]
-        out += _table(C.RESULT_COLUMNS, acc_only) + [""]
+        out += _table(C.RESULT_COLUMNS, acc_only, numbers) + [""]
     failed = C.failed_rows(rows)
     if failed:
         out += [f"**Failed or not measured ({len(failed)})**:", ""]
-        out += _table(C.FAILURE_COLUMNS, failed) + [""]
+        out += _table(C.FAILURE_COLUMNS, failed, numbers) + [""]
     return out + _layers(report, device)
 
 
@@ -82,13 +122,15 @@ def _layers(report: S.Report, device: str | None) -> list[str]:
 
 
 def _provenance(report: S.Report) -> list[str]:
+    numbers = C.variant_numbers(report.models, report.rows)
     out = ["## Provenance", "", "### Models and weights", "",
-           "| model | architecture | pruned | baseline | weights | source | state sha256 | note |",
-           "|---|---|---|---|---|---|---|---|"]
-    for m in report.models:
+           "| # | variant | model | architecture | pruned | baseline | weights | source | "
+           "state sha256 | note |", "|---:|---|---|---|---|---|---|---|---|---|"]
+    for m in sorted(report.models, key=lambda m: numbers.get(m.model_id, 0)):
         kind = f"**{m.weights_kind} (RANDOM INIT)**" if m.random_init else (m.weights_kind or "-")
         out.append("| " + " | ".join(_cell(str(v)) for v in (
-            m.model_id, m.architecture or "-", m.prune_summary or "no",
+            numbers.get(m.model_id, ""), m.name or "-", m.model_id, m.architecture or "-",
+            m.prune_summary or "no",
             m.baseline_model_id or "-", kind, m.weights_source or "-",
             (m.state_sha256 or "-")[:16], m.weights_note or "")) + " |")
     out += ["", "### Images (accuracy)", ""]
@@ -121,9 +163,10 @@ def render_markdown(report: S.Report) -> str:
             "Δ top-1 is "
             "the change in points vs the baseline artifact in the same runtime, and vs the "
             "baseline's PyTorch fp32 reference, on the same images.", ""]
+    numbers = C.variant_numbers(report.models, report.rows)
     for device in report.device_names():
-        out += _device_section(report, device)
+        out += _device_section(report, device, numbers)
     if report.rows_for(None):
-        out += _device_section(report, None)
+        out += _device_section(report, None, numbers)
     out += _provenance(report)
     return "\n".join(out)

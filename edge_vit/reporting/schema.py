@@ -20,8 +20,9 @@ from ..errors import ManifestError
 from ..layers.result import LayerProfile
 from ..serialization import from_dict
 
-REPORT_SCHEMA_VERSION = "1.4"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers;
-# 1.3: budget_ms / budget_met; 1.4: emulated (rows of emulated devices, off the front)
+REPORT_SCHEMA_VERSION = "1.5"  # 1.1: rounds, paired speedups, measurement quality; 1.2: layers;
+# 1.3: budget_ms / budget_met; 1.4: emulated (rows of emulated devices, off the front);
+# 1.5: variant names, recommendations
 
 # ReportRow.status: the first stage that went wrong, else "ok".
 OK = "ok"
@@ -47,6 +48,7 @@ class ReportRow:
     format: str
     precision: str
     runtime: str | None  # None: never ran (export failed, not profiled)
+    name: str | None = None  # what the variant is: "heads −50% · MLP −50% · KD 2 ep"
     device_kind: str | None = None
     architecture: str | None = None  # timm name of the unpruned architecture
     pruned: bool = False
@@ -165,6 +167,7 @@ class DeviceEnvironment:
 @dataclass
 class ModelProvenance:
     model_id: str
+    name: str | None = None
     architecture: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     pruned: bool = False
@@ -193,6 +196,29 @@ class DataProvenance:
 
 
 @dataclass
+class Recommendation:
+    """One answer for one device and architecture: the row to ship for a goal, or why none.
+
+    ``goal`` is "budget" (the most accurate row whose p50 is within ``budget_ms``) or
+    "near-baseline" (the fastest row within ``within_pts`` top-1 points of the unpruned
+    reference). Rows are named by their labels; ``unresolved`` says, in sentences, what the
+    latency and accuracy intervals leave open about the pick."""
+
+    device: str
+    goal: str
+    title: str
+    architecture: str | None = None
+    reference: str | None = None  # label of the unpruned row budgets and points are relative to
+    budget: str | None = None  # as asked: "0.5x", "12ms"
+    budget_ms: float | None = None
+    within_pts: float | None = None
+    pick: str | None = None  # label of the recommended row; None: nothing qualifies
+    summary: str | None = None  # the pick with its intervals, in one line
+    unresolved: list[str] = field(default_factory=list)
+    reason: str | None = None  # why nothing was picked
+
+
+@dataclass
 class Report:
     rows: list[ReportRow] = field(default_factory=list)
     devices: list[DeviceEnvironment] = field(default_factory=list)
@@ -200,6 +226,9 @@ class Report:
     data: list[DataProvenance] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     layers: list[LayerProfile] = field(default_factory=list)  # per-layer breakdowns (--layers)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    recommend_under: list[str] = field(default_factory=list)  # the budgets asked, e.g. "0.5x"
+    recommend_within_pts: float | None = None
     pareto_rule: str = ""
     include_emulated: bool = False  # rows of emulated devices may be on a Pareto front
     inputs: dict[str, Any] = field(default_factory=dict)  # where the report read from
@@ -215,6 +244,12 @@ class Report:
 
     def layers_for(self, device: str | None) -> list[LayerProfile]:
         return [p for p in self.layers if p.device_name == device]
+
+    def recommendations_for(self, device: str | None) -> list[Recommendation]:
+        return [r for r in self.recommendations if r.device == device]
+
+    def row(self, device: str | None, label: str | None) -> ReportRow | None:
+        return next((r for r in self.rows if r.device == device and r.label == label), None)
 
     def environment(self, device: str) -> DeviceEnvironment | None:
         return next((e for e in self.devices if e.device == device), None)

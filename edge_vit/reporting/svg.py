@@ -93,9 +93,11 @@ class Frame:
         return out
 
 
-def open_svg(plot: str, device: str, width: int, height: int, title: str) -> str:
-    return (f'<svg class="plot" data-plot="{esc(plot)}-{esc(device)}" data-device="{esc(device)}"'
-            f' viewBox="0 0 {width} {height}" '
+def open_svg(plot: str, key: str, width: int, height: int, title: str,
+             device: str | None = None, extra: str = "") -> str:
+    """``data-plot="<plot>-<key>"``; ``key`` is the device unless the plot is one of several."""
+    return (f'<svg class="plot" data-plot="{esc(plot)}-{esc(key)}" '
+            f'data-device="{esc(device or key)}"{extra} viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" role="img" aria-label="{esc(title)}">'
             f'<title>{esc(title)}</title>')
 

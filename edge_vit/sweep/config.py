@@ -61,6 +61,10 @@ class SweepConfig:
     budget_options: dict[str, Any] = field(default_factory=dict)
     # ProfileSettings fields; each device is profiled in one interleaved session
     profile: dict[str, Any] = field(default_factory=dict)
+    # the report's recommendations: latency budgets ("0.5x" of the unpruned p50, "12ms";
+    # None: 0.5x and 0.75x) and the "within N top-1 points" margin (None: 1)
+    recommend_under: list[str] | None = None
+    recommend_within_pts: float | None = None
     out: str | None = None  # default: sweeps/<name>
 
     @property

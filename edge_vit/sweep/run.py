@@ -259,7 +259,9 @@ class Sweep(GridChecks):
         if not artifacts.exists():
             return {}
         report = build_report([artifacts], self.root / "results",
-                              self.root / "results" / "accuracy")
+                              self.root / "results" / "accuracy",
+                              under=self.cfg.recommend_under,
+                              within_pts=self.cfg.recommend_within_pts)
         written = write_report(report, self.root / "report")
         for kind, path in written.items():
             self.say(f"report ({kind}): {path}")

@@ -1,19 +1,33 @@
 """Load the HTML report in a real headless browser (Debian's chromium): the DOM after load
-has every device's tables and plots with their data points, and a screenshot renders."""
+has every device's tables and plots with their data points; at 1400 px the page does not
+overflow sideways, the main tables fit without scrolling, every plot has both axis labels and
+no point label overlaps another label or a point (measured on the browser's own glyph boxes),
+every device has its recommendations; and a screenshot renders (kept: set
+EDGE_VIT_SCREENSHOT_DIR to keep it elsewhere than pytest's temporary folder)."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import struct
 import subprocess
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from edge_vit.reporting import build_report, write_report
-from edge_vit.reporting.plots import pareto_rows
+from edge_vit.reporting import schema as S
+from edge_vit.reporting.join import mark_pareto
+from edge_vit.reporting.plots import pareto_rows, runtimes_of
+from edge_vit.reporting.recommend import recommend
+from edge_vit.reporting.render_html import render_html
 from tests.reporting.sweep import write_sweep
+
+WIDTH = 1400
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 
@@ -99,10 +113,12 @@ def test_dom_after_load_has_tables_and_plots(page, tmp_path):
         rows = report.rows_for(device)
         assert tables[("results", device)] == sum(r.p50_ms is not None for r in rows)
         assert tables[("failures", device)] == sum(r.status != "ok" for r in rows)
-        for plot in ("pareto", "latency", "macs"):
+        for plot in ("latency", "macs"):
             assert f"{plot}-{device}" in dom.svg_plots
-        # one data point per row with both a latency and an accuracy
-        assert dom.circles.get(f"pareto-{device}", 0) == len(pareto_rows(rows)) > 0
+        # one plot per runtime, one data point per row with both a latency and an accuracy
+        plots = [f"pareto-{device}-{rt}" for rt in runtimes_of(rows)]
+        assert set(plots) <= set(dom.svg_plots) and plots
+        assert sum(dom.circles.get(p, 0) for p in plots) == len(pareto_rows(rows)) > 0
         assert dom.circles.get(f"macs-{device}", 0) == sum(
             r.p50_ms is not None and bool(r.macs) for r in rows)
     assert ("models", None) in tables and ("images", None) in tables
@@ -111,12 +127,106 @@ def test_dom_after_load_has_tables_and_plots(page, tmp_path):
 def test_screenshot_renders(page, tmp_path):
     browser = _browser()
     _, html = page
-    shot = tmp_path / "shot.png"
+    keep = Path(os.environ.get("EDGE_VIT_SCREENSHOT_DIR") or tmp_path)
+    keep.mkdir(parents=True, exist_ok=True)
+    shot = keep / "report-1400.png"
     proc = subprocess.run(_argv(browser, tmp_path / "profile") + [
-        f"--screenshot={shot}", "--window-size=1400,2000", html.resolve().as_uri()],
+        f"--screenshot={shot}", f"--window-size={WIDTH},2400", html.resolve().as_uri()],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert shot.is_file()
-    assert _png_size(shot) == (1400, 2000)
+    assert _png_size(shot) == (WIDTH, 2400)
     # a blank page compresses to a few KB; the report with plots and tables does not
     assert shot.stat().st_size > 50_000
+    print(f"screenshot: {shot}")
+
+
+# Measures the laid-out page and writes the figures into the DOM, where --dump-dom finds them.
+MEASURE = """<script>addEventListener('load', () => {
+  const box = e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+  const out = {page: document.documentElement.scrollWidth, viewport: innerWidth,
+    tables: [...document.querySelectorAll('table.results')].map(t =>
+      [t.dataset.device, t.parentElement.scrollWidth, t.parentElement.clientWidth]),
+    recs: [...document.querySelectorAll('div.recommendations')].map(d =>
+      [d.dataset.device, d.querySelectorAll('div.rec').length]),
+    plots: [...document.querySelectorAll('svg.plot')].map(svg => ({plot: svg.dataset.plot,
+      axes: [...svg.querySelectorAll('text.axis-label')].map(t => t.textContent.trim()),
+      labels: [...svg.querySelectorAll('text.point-label')].map(t => [t.textContent, box(t)]),
+      points: [...svg.querySelectorAll('circle.point')].map(c => { const r = +c.getAttribute('r');
+        return [+c.getAttribute('cx') - r, +c.getAttribute('cy') - r,
+                +c.getAttribute('cx') + r, +c.getAttribute('cy') + r]; }),
+      right: svg.getBoundingClientRect().right}))};
+  const pre = document.createElement('pre'); pre.id = 'measured';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});</script>"""
+
+
+def _measure(html: str, tmp_path: Path) -> dict:
+    page = tmp_path / "measured.html"
+    page.write_text(html.replace("</body>", MEASURE + "</body>"))
+    proc = subprocess.run(_argv(_browser(), tmp_path / "profile") + [
+        f"--window-size={WIDTH},2000", "--virtual-time-budget=5000", "--dump-dom",
+        page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r'<pre id="measured">(.*?)</pre>', proc.stdout, re.S)
+    assert found, "the measuring script did not run"
+    return json.loads(unescape(found.group(1)))
+
+
+def _hit(a, b, slack: float = 0.5) -> bool:
+    return (a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack
+            and b[1] < a[3] - slack)
+
+
+def _check_layout(m: dict, devices: list[str]) -> None:
+    assert m["viewport"] == WIDTH
+    assert m["page"] <= WIDTH, f"the page overflows sideways: {m['page']} px"
+    for device, scroll, client in m["tables"]:
+        assert scroll <= client, f"{device}'s main table scrolls: {scroll} > {client} px"
+    assert sorted(d for d, n in m["recs"] if n >= 1) == sorted(devices)
+    for p in m["plots"]:
+        assert len(p["axes"]) >= 2 and all(p["axes"]), f"{p['plot']}: axis labels {p['axes']}"
+        assert p["right"] <= WIDTH, f"{p['plot']} reaches past the window"
+        labels = p["labels"]
+        for i, (text, box) in enumerate(labels):
+            for other, obox in labels[i + 1:]:
+                assert not _hit(box, obox), f"{p['plot']}: labels {text} and {other} overlap"
+            for point in p["points"]:
+                assert not _hit(box, point), f"{p['plot']}: label {text} covers a point"
+
+
+def test_page_fits_1400px_with_readable_plots_and_a_recommendation_per_device(page, tmp_path):
+    report, html = page
+    m = _measure(html.read_text(), tmp_path)
+    _check_layout(m, report.device_names())
+    assert any(p["labels"] for p in m["plots"])  # the points are labelled
+
+
+def _crowded_report(n: int = 14) -> S.Report:
+    """One device, n variants in two runtimes, all within a few percent of each other on
+    both axes: the worst case for the label placer."""
+    rows = []
+    for i in range(n):
+        for runtime, fmt in (("onnxruntime", "onnx"), ("openvino", "openvino")):
+            p50 = 1.0 + 0.004 * i + (0.05 if runtime == "openvino" else 0)
+            top1 = 70.0 + 0.1 * (i % 5)
+            rows.append(S.ReportRow(
+                device="crowded", model_id=f"m{i:02d}", name=f"variant {i}", format=fmt,
+                precision="fp32", runtime=runtime, architecture="a", pruned=i > 0,
+                macs=10_000_000 * (n - i), p50_ms=p50, p50_ci_low_ms=p50 * 0.98,
+                p50_ci_high_ms=p50 * 1.02, rounds=5, top1_pct=top1,
+                top1_ci_low_pct=top1 - 3, top1_ci_high_pct=top1 + 3, eval_images=1000))
+    mark_pareto(rows)
+    report = S.Report(rows=rows, models=[S.ModelProvenance(model_id=f"m{i:02d}",
+                                                           name=f"variant {i}", pruned=i > 0)
+                                         for i in range(n)])
+    report.recommendations = recommend(rows, lambda a, b: None)
+    return report
+
+
+def test_crowded_plot_labels_do_not_overlap(tmp_path):
+    report = _crowded_report()
+    m = _measure(render_html(report), tmp_path)
+    _check_layout(m, ["crowded"])
+    labelled = {p["plot"]: len(p["labels"]) for p in m["plots"]}
+    assert labelled["pareto-crowded-onnxruntime"] == labelled["pareto-crowded-openvino"] == 14

@@ -88,10 +88,14 @@ def test_markdown_has_every_device_table_and_marks_the_front(written, report):
     for device in report.device_names():
         assert f"## Device: {device}" in md
     assert "## Not profiled on any device" in md
-    assert md.count("| Pareto | model |") >= 3  # laptop, pi5, device-less
+    assert md.count("| # | Pareto | variant | deployment |") == 2  # laptop, pi5: decision columns
+    assert md.count("| # | Pareto | variant | model |") >= 3  # all columns, + device-less
     assert "RANDOM-INIT WEIGHTS" in md
-    assert "| ≈ | deit_tiny-pruned-aaaa |" in md  # tied front member marked
-    assert "| ★ | deit_tiny |" in md  # the pi5's single front member
+    # variants by name, the id beside it in the full table; tied and front members marked
+    assert "| 2 | ≈ | heads −33% · MLP −50% | onnx/fp32 · onnxruntime |" in md
+    assert "| 2 | ≈ | heads −33% · MLP −50% | deit_tiny-pruned-aaaa |" in md
+    assert "| 1 | ★ | unpruned | onnx/fp32 · onnxruntime |" in md  # the pi5's only member
+    assert md.count("**What to ship here**") == 2
     assert "export: openvino conversion crashed: unsupported op Foo" in md
     assert "profile: timed out after 240 s" in md
     assert "**Pareto rule.**" in md
@@ -111,10 +115,13 @@ def test_html_has_tables_plots_and_points(written, report):
     for device in report.device_names():
         assert f'<table class="results" data-device="{device}">' in html
         assert f'<table class="failures" data-device="{device}">' in html
-        for plot in ("pareto", "latency", "macs"):
+        for plot in ("latency", "macs"):
             assert f'data-plot="{plot}-{device}"' in html
-        svg = re.search(rf'<svg class="plot" data-plot="pareto-{device}".*?</svg>', html, re.S)
-        assert svg.group(0).count("<circle") == len(pareto_rows(report.rows_for(device)))
+        svgs = re.findall(rf'<svg class="plot" data-plot="pareto-{device}-[^"]+".*?</svg>',
+                          html, re.S)
+        assert len(svgs) == len({r.runtime for r in pareto_rows(report.rows_for(device))})
+        assert sum(s.count("<circle") for s in svgs) == len(pareto_rows(report.rows_for(device)))
+        assert f'<div class="recommendations" data-device="{device}">' in html
     assert 'class="pareto-front"' in html
     assert '<div class="warning loud">' in html
     assert '<table class="models">' in html and '<table class="images">' in html
@@ -147,7 +154,8 @@ def test_cli_report(sweep, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
     assert f"wrote md: {out / 'report.md'}" in res.output
     assert "laptop" in res.output and "pi5" in res.output
-    assert f"≈ {PA} onnx/fp32 on onnxruntime" in res.output
+    assert "≈ heads −33% · MLP −50% onnx/fp32 on onnxruntime" in res.output
+    assert "Fastest within 1 point of the unpruned top-1: #1 unpruned" in res.output
     assert "RANDOM-INIT" in res.output  # CliRunner mixes stderr in
 
 
