@@ -232,7 +232,7 @@ def _row(device: str | None, key: tuple, lm: LoadedManifest | None,
         _attach_profile(row, res, notes)
         if lm is not None:
             _budget_verdict(row, (lm.manifest.model.prune or {}).get("plan") or {}, notes)
-    row.notes = "; ".join(notes) or None
+    row.notes = "; ".join(_one_note(n) for n in notes) or None
     return row
 
 
@@ -298,7 +298,14 @@ def _add_reason(row: S.ReportRow, text: str) -> None:
     row.reason = f"{row.reason}; {text}" if row.reason else text
 
 
+def _one_note(text: str) -> str:
+    """Notes are "; "-joined in one scalar field: a note's own "; " becomes ", " so the list
+    splits back into the same notes (the badges rely on it)."""
+    return text.replace("; ", ", ")
+
+
 def _add_note(row: S.ReportRow, text: str) -> None:
+    text = _one_note(text)
     row.notes = f"{row.notes}; {text}" if row.notes else text
 
 
@@ -332,7 +339,7 @@ def _format_runtimes(fmt: str) -> tuple[str, ...]:
 
 def _attach_accuracy(row: S.ReportRow, acc: rs.AccuracyResult, mode: str) -> None:
     if row.ov_precision not in (None, mode):
-        _add_note(row, f"accuracy measured at OpenVINO {mode} precision; this run pinned "
+        _add_note(row, f"accuracy measured at OpenVINO {mode} precision, this run pinned "
                        f"{row.ov_precision}")
     row.eval_status = acc.status
     row.data_fingerprint = acc.data.fingerprint

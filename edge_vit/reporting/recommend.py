@@ -193,7 +193,7 @@ def _near_baseline(device: str, arch: str | None, rows: list[S.ReportRow],
         rec.unresolved.append("not slower beyond the noise, so as good a pick: " + _names(
             ties, lambda r: f", p50 {num(r.p50_ms, 3)} ms"))
     half = _half_width(pick)
-    if half is not None and half > within:
+    if half is not None and half > within and pick is not ref:
         rec.unresolved.append(
             f"its top-1 interval is ±{half:.1f} pts on {pick.eval_images or '?'} images, wider "
             f"than the {within:g}-point margin: the eval set cannot confirm it is within "

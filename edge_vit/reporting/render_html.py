@@ -54,6 +54,7 @@ td{white-space:nowrap}
 td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:360px}
 td.notes{white-space:normal;font-size:11.5px;color:#57606a;min-width:200px;max-width:320px;
  overflow-wrap:anywhere}
+table.models td.notes,table.images td.notes{min-width:110px}
 th{background:#f6f8fa;text-align:left;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.front td,tr.tied td{background:#dafbe1}

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from edge_vit import results as rs
+from edge_vit.layers.result import GroupShare, LayerProfile
 from edge_vit.reporting import build_report, write_report
 from edge_vit.reporting import schema as S
 from edge_vit.reporting.join import mark_pareto
 from edge_vit.reporting.plots import pareto_rows, runtimes_of
 from edge_vit.reporting.recommend import recommend
 from edge_vit.reporting.render_html import render_html
-from tests.reporting.sweep import write_sweep
+from tests.reporting.sweep import BASE, PA, write_sweep
 
 WIDTH = 1400
 
@@ -91,11 +93,34 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+def _layer_profile(device: str, model_id: str) -> LayerProfile:
+    """A per-layer breakdown as `edge-vit profile --layers` records it (12 blocks)."""
+    def share(group, part, i, n):
+        return GroupShare(group=group, part=part, ms=0.1 * (i + 1), share=1 / n,
+                          share_min=0.8 / n, share_max=1.2 / n, macs_share=1 / n, ops=12,
+                          fused_ops=3, by_neighbours=1)
+    groups = ["embed"] + [f"blocks.{i}" for i in range(12)] + ["norm", "head"]
+    return LayerProfile(
+        artifact=rs.ArtifactRef(model_id=model_id, format="onnx", precision="fp32", path="-"),
+        runtime="onnxruntime", device_name=device, runtime_version="1.23.0",
+        inference_precision="fp32", threads=4,
+        summary=[share(g, "", i, len(groups)) for i, g in enumerate(groups)],
+        groups=[share(f"blocks.{i}", part, i, 36) for i in range(12)
+                for part in ("attention", "mlp", "norms+residual")],
+        notes=["op times from onnxruntime's profiler, in runs of their own"])
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
+    """The constructed sweep, plus the sections later issues added: a per-layer breakdown
+    and a row pruned to a latency budget."""
     root = tmp_path_factory.mktemp("browser")
     d = write_sweep(root)
     report = build_report([d["artifacts"]], d["results"], d["accuracy"])
+    report.layers.append(_layer_profile("laptop", BASE))
+    budgeted = next(r for r in report.rows_for("laptop") if r.model_id == PA and r.p50_ms)
+    budgeted.budget_ms, budgeted.budget_met = 7.5, True
+    budgeted.notes = f"budget 7.5 ms p50: met (7 ms; predicted 7.2); {budgeted.notes or ''}"
     return report, write_report(report, root / "report", formats=("html",))["html"]
 
 
@@ -145,8 +170,9 @@ def test_screenshot_renders(page, tmp_path):
 MEASURE = """<script>addEventListener('load', () => {
   const box = e => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
   const out = {page: document.documentElement.scrollWidth, viewport: innerWidth,
-    tables: [...document.querySelectorAll('table.results')].map(t =>
-      [t.dataset.device, t.parentElement.scrollWidth, t.parentElement.clientWidth]),
+    tables: [...document.querySelectorAll('table:not(.details)')].map(t =>
+      [t.className + ' ' + (t.dataset.device || ''), t.parentElement.scrollWidth,
+       t.parentElement.clientWidth]),
     recs: [...document.querySelectorAll('div.recommendations')].map(d =>
       [d.dataset.device, d.querySelectorAll('div.rec').length]),
     plots: [...document.querySelectorAll('svg.plot')].map(svg => ({plot: svg.dataset.plot,
@@ -181,8 +207,8 @@ def _hit(a, b, slack: float = 0.5) -> bool:
 def _check_layout(m: dict, devices: list[str]) -> None:
     assert m["viewport"] == WIDTH
     assert m["page"] <= WIDTH, f"the page overflows sideways: {m['page']} px"
-    for device, scroll, client in m["tables"]:
-        assert scroll <= client, f"{device}'s main table scrolls: {scroll} > {client} px"
+    for table, scroll, client in m["tables"]:  # every table shown; the detail one may scroll
+        assert scroll <= client, f"table {table} scrolls sideways: {scroll} > {client} px"
     assert sorted(d for d, n in m["recs"] if n >= 1) == sorted(devices)
     for p in m["plots"]:
         assert len(p["axes"]) >= 2 and all(p["axes"]), f"{p['plot']}: axis labels {p['axes']}"
@@ -200,6 +226,10 @@ def test_page_fits_1400px_with_readable_plots_and_a_recommendation_per_device(pa
     m = _measure(html.read_text(), tmp_path)
     _check_layout(m, report.device_names())
     assert any(p["labels"] for p in m["plots"])  # the points are labelled
+    kinds = {t.split()[0] for t, _, _ in m["tables"]}
+    assert {"results", "failures", "layers", "models", "images"} <= kinds
+    text = html.read_text()
+    assert '<span class="badge ok" title="budget 7.5 ms p50: met' in text
 
 
 def _crowded_report(n: int = 14) -> S.Report:
