@@ -55,6 +55,7 @@ td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:160px;max-width:360p
 td.notes{white-space:normal;font-size:11.5px;color:#57606a;min-width:200px;max-width:320px;
  overflow-wrap:anywhere}
 table.models td.notes,table.images td.notes{min-width:110px}
+td.id{white-space:normal;overflow-wrap:anywhere;min-width:110px;max-width:220px}
 th{background:#f6f8fa;text-align:left;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.front td,tr.tied td{background:#dafbe1}
@@ -119,6 +120,8 @@ def _table(cls: str, device: str, cols, rows: list[S.ReportRow], numbers: dict[s
                 klass.append("status-bad")
             if c.title in WRAP:
                 klass.append("notes" if c.title in ("notes", "reason", "prune") else "wrap")
+            if c.title == "model" and cls != "details":  # ids are long: they wrap, anywhere
+                klass.append("id")
             attr = f' class="{" ".join(klass)}"' if klass else ""
             tip = f' title="{esc(r.model_id)}"' if c.title == "variant" else ""
             cells.append(f"<td{attr}{tip}>{esc(c.cell(r))}</td>")
@@ -277,10 +280,12 @@ def _provenance(report: S.Report, numbers: dict[str, int]) -> str:
         kind = f"{m.weights_kind} — RANDOM INIT" if m.random_init else (m.weights_kind or "-")
         cls = ' class="status-bad"' if m.random_init else ""
         out.append(f'<tr><td class="num">{numbers.get(m.model_id, "")}</td>'
-                   f'<td class="wrap">{esc(m.name or "-")}</td>' + "".join(
-                       f"<td>{esc(v)}</td>" for v in (m.model_id, m.architecture or "-"))
-                   + f'<td class="notes">{esc(m.prune_summary or "no")}</td>'
-                   f"<td>{esc(m.baseline_model_id or '-')}</td><td{cls}>{esc(kind)}</td>"
+                   f'<td class="wrap">{esc(m.name or "-")}</td>'
+                   f'<td class="id">{esc(m.model_id)}</td><td class="id">'
+                   f'{esc(m.architecture or "-")}</td>'
+                   f'<td class="notes">{esc(m.prune_summary or "no")}</td>'
+                   f'<td class="id">{esc(m.baseline_model_id or "-")}</td>'
+                   f"<td{cls}>{esc(kind)}</td>"
                    f'<td class="notes">{esc(m.weights_source or "-")}</td>'
                    f"<td>{esc((m.state_sha256 or '-')[:16])}</td>"
                    f'<td class="notes">{esc(m.weights_note or "")}</td></tr>')

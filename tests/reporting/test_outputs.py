@@ -166,6 +166,14 @@ def test_cli_report_defaults_and_errors(sweep, tmp_path, monkeypatch):
     assert (sweep["artifacts"].parent / "report" / "report.html").is_file()
     bad = CliRunner().invoke(main, ["report", "--formats", "md,pdf"])
     assert bad.exit_code == 2 and "pdf" in bad.output
+    bad = CliRunner().invoke(main, ["report", "--recommend-under", "fast"])
+    assert bad.exit_code == 2 and "'fast'" in bad.output
+    asked = CliRunner().invoke(main, ["report", "--recommend-under", "0.9x",
+                                      "--recommend-under", "7ms", "--within-pts", "3"])
+    assert asked.exit_code == 0, asked.output
+    assert "Most accurate within 0.9× the unpruned p50" in asked.output
+    assert "Most accurate within 7 ms p50: #2 heads −33% · MLP −50%" in asked.output
+    assert "Fastest within 3 points of the unpruned top-1" in asked.output
     monkeypatch.chdir(tmp_path / "artifacts" / PA)
     empty = CliRunner().invoke(main, ["report", "--results", "nowhere"])
     assert empty.exit_code == 2 and "Nothing to report" in empty.output
@@ -174,5 +182,6 @@ def test_cli_report_defaults_and_errors(sweep, tmp_path, monkeypatch):
 def test_cli_report_help():
     res = CliRunner().invoke(main, ["report", "--help"])
     assert res.exit_code == 0
-    for opt in ("--results", "--accuracy", "--out", "--formats"):
+    for opt in ("--results", "--accuracy", "--out", "--formats", "--recommend-under",
+                "--within-pts"):
         assert opt in res.output

@@ -133,7 +133,7 @@ def test_small_grid_local_and_ssh_with_browser_check(tmp_path, sshd, imagenet_sa
     """The issue's acceptance run: 3 pruning levels x 3 formats on the local device and a
     loopback SSH device, evaluated on real ImageNet images, reported, and the HTML opened in
     a real headless browser."""
-    from tests.reporting.test_browser import _argv, _browser, _DomIndex
+    from tests.reporting.test_browser import _argv, _browser, _check_layout, _DomIndex, _measure
 
     inventory = sshd.write_inventory(tmp_path / "devices.toml", "loop", tmp_path / "remote",
                                      connect_timeout=5.0)
@@ -164,9 +164,12 @@ def test_small_grid_local_and_ssh_with_browser_check(tmp_path, sshd, imagenet_sa
     index = _DomIndex()
     index.feed(dom)
     for device in ("local", "loop"):
-        assert f"pareto-{device}" in index.svg_plots
-        assert index.circles.get(f"pareto-{device}", 0) >= 3
+        plots = [p for p in index.svg_plots if p.startswith(f"pareto-{device}-")]
+        assert len(plots) == 3  # one per runtime: onnxruntime, openvino, litert
+        assert sum(index.circles.get(p, 0) for p in plots) >= 9
         assert any(t[1] == device and t[2] > 0 for t in index.tables)
+    # the real report of a real sweep fits 1400 px, labels clear, what to ship on each device
+    _check_layout(_measure(summary.report["html"].read_text(), tmp_path), ["local", "loop"])
 
 
 def test_recovery_finetuning_is_its_own_row(tmp_path, imagenet_sample, color_data):
