@@ -56,3 +56,12 @@ def test_badges_classify_notes_and_keep_the_rest():
     words = [b.word for b in badges(r)]
     assert words == ["noisy", "rounds dropped", "tie", "note"]  # the session note is not a row's
     assert badges(r)[-1].text == "something else"
+
+
+def test_accuracy_from_elsewhere_gets_its_own_badge():
+    r = S.ReportRow(device="d", model_id="m", format="onnx", precision="fp32",
+                    runtime="openvino", p50_ms=1.0, rounds=5,
+                    notes="accuracy measured at fp32, this device ran bf16; accuracy of this "
+                          "same file measured in onnxruntime, not openvino")
+    assert [b.word for b in badges(r)] == ["top-1 at another precision",
+                                           "top-1 from another runtime"]
