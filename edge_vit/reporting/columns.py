@@ -163,8 +163,8 @@ NOTE_BADGES = (
     (r"cpu0 clock fell|temperature reached", "warn", "clock/heat"),
     (r"system busy before the run", "warn", "busy"),
     (r"within the noise of", "info", "tie"),
-    (r"accuracy of this same file measured in", "info", "top-1 from another runtime"),
-    (r"accuracy measured at", "info", "top-1 at another precision"),
+    (r"accuracy of this same file measured in", "info", "acc. runtime"),
+    (r"accuracy measured at", "info", "acc. precision"),
     (r"budget ", "budget", "budget"),
     (r"measured in \d+ interleaved round", None, "session"),
 )
