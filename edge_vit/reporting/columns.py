@@ -197,6 +197,12 @@ def badges(r: S.ReportRow) -> list[Badge]:
     return out
 
 
+def numbered(r: S.ReportRow, numbers: dict[str, int]) -> str:
+    """``#3 heads −25% · MLP −50% onnx/fp32 · onnxruntime``: a row in lists under tables."""
+    return (f"#{numbers.get(r.model_id, '?')} {variant(r)} {r.format}/{r.precision} · "
+            f"{r.runtime or '-'}")
+
+
 def variant_numbers(models: list[S.ModelProvenance], rows: list[S.ReportRow]
                     ) -> dict[str, int]:
     """model id -> its number in tables and plots: per architecture, unpruned first, then

@@ -28,6 +28,7 @@ from ..artifact_id import base_runtime
 from ..errors import UsageError
 from ..manifest import utc_now
 from . import schema as S
+from .columns import variant
 from .compare import compare, series_of
 from .load import DEFAULT_MODE, Inputs, Key, LoadedManifest, load_inputs
 from .names import unique_names
@@ -41,7 +42,13 @@ from .provenance import (
     provenance_warnings,
     prune_summary,
 )
-from .recommend import DEFAULT_UNDER, DEFAULT_WITHIN_PTS, parse_under, recommend
+from .recommend import (
+    DEFAULT_UNDER,
+    DEFAULT_WITHIN_PTS,
+    check_within_pts,
+    parse_under,
+    recommend,
+)
 
 REFERENCE = ("pytorch", "fp32", "pytorch")  # format, precision, runtime of the reference
 
@@ -54,8 +61,7 @@ def build_report(artifact_dirs: Iterable[Path], results_dir: Path, accuracy_dir:
     (:mod:`edge_vit.reporting.recommend`; defaults 0.5x, 0.75x and 1 point)."""
     artifact_dirs = [Path(p) for p in artifact_dirs]
     parse_under(DEFAULT_UNDER if under is None else under)  # a bad budget fails before any work
-    if within_pts is not None and not within_pts >= 0:
-        raise UsageError(f"--within-pts is top-1 points at or above 0, not {within_pts}.")
+    check_within_pts(within_pts)
     inputs = load_inputs(artifact_dirs, Path(results_dir), Path(accuracy_dir))
     if not (inputs.manifests or inputs.profiles or inputs.accuracy or inputs.accuracy_pinned):
         raise UsageError(
@@ -436,7 +442,7 @@ def _settle_status(row: S.ReportRow) -> None:
 
 
 def _named(r: S.ReportRow) -> str:
-    return f"{r.name or r.model_id} {r.format}/{r.precision}/{r.runtime}"
+    return f"{variant(r)} {r.format}/{r.precision}/{r.runtime}"
 
 
 def row_comparison(series: dict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..errors import UsageError
 from . import schema as S
 from .columns import num, with_ci
 from .compare import Comparison
@@ -33,6 +34,12 @@ def parse_under(budgets: Sequence[str]) -> list[tuple[str, float, bool]]:
     from ..lut.budget import parse_budget
 
     return [(str(b), *parse_budget(b)) for b in budgets]
+
+
+def check_within_pts(within_pts: float | None) -> None:
+    if within_pts is not None and not within_pts >= 0:
+        raise UsageError(f"The 'within N points' margin is top-1 points at or above 0, not "
+                         f"{within_pts!r}.")
 
 
 def recommend(rows: list[S.ReportRow], cmp: Compare, under: Sequence[str] = DEFAULT_UNDER,
@@ -119,7 +126,7 @@ def _names(rows: list[S.ReportRow], extra: Callable[[S.ReportRow], str]) -> str:
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-def _title_budget(asked: str, value: float, relative: bool, budget_ms: float | None) -> str:
+def _title_budget(value: float, relative: bool, budget_ms: float | None) -> str:
     if relative:
         ms = f" (≤ {num(budget_ms, 3)} ms)" if budget_ms is not None else ""
         return f"Most accurate within {value:g}× the unpruned p50{ms}"
@@ -132,7 +139,7 @@ def _under_budget(device: str, arch: str | None, rows: list[S.ReportRow],
     budget_ms = value * ref.p50_ms if relative and ref is not None else (
         None if relative else value)
     rec = S.Recommendation(device=device, goal=BUDGET, architecture=arch,
-                           title=_title_budget(asked, value, relative, budget_ms),
+                           title=_title_budget(value, relative, budget_ms),
                            reference=ref.label if ref else None, budget=asked,
                            budget_ms=budget_ms)
     if budget_ms is None:

@@ -133,10 +133,9 @@ def _table(cls: str, device: str, cols, rows: list[S.ReportRow], numbers: dict[s
 
 def _note_list(rows: list[S.ReportRow], numbers: dict[str, int]) -> str:
     """Each row's notes in full, once, under the table (badges carry only a word)."""
-    items = [f"<li><b>#{numbers.get(r.model_id, '?')} {esc(C.variant(r))} "
-             f"{esc(r.format)}/{esc(r.precision)} · {esc(r.runtime or '-')}</b>: "
-             + esc("; ".join(b.text for b in C.badges(r))) + "</li>"
-             for r in rows if C.badges(r)]
+    items = [f"<li><b>{esc(C.numbered(r, numbers))}</b>: "
+             + esc("; ".join(b.text for b in bs)) + "</li>"
+             for r in rows if (bs := C.badges(r))]
     if not items:
         return ""
     return (f"<details><summary>Notes in full ({len(items)} rows)</summary>"
@@ -144,6 +143,7 @@ def _note_list(rows: list[S.ReportRow], numbers: dict[str, int]) -> str:
 
 
 def _environment(env: S.DeviceEnvironment) -> str:
+    quality = C.measurement_quality(env)
     noisy = (f"{len(env.noisy_runs)} of {env.runs} (badge 'noisy' in the table)"
              if env.noisy_runs else None)
     facts = [("kind", env.kind), ("host", env.hostname), ("CPU", env.cpu_model),
@@ -156,10 +156,9 @@ def _environment(env: S.DeviceEnvironment) -> str:
              ("runs", f"{env.runs} ({env.first_run or '?'} → {env.last_run or '?'})"),
              ("throttled runs", ", ".join(env.throttled_runs) or "none"),
              ("throttling unknown", env.throttle_unknown_runs or None),
-             ("noisy runs", noisy), ("measurement", C.measurement_quality(env))]
+             ("noisy runs", noisy), ("measurement", quality)]
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts
                     if v not in (None, ""))
-    quality = C.measurement_quality(env)
     return (f'<p class="meta">{esc(C.environment_line(env))}</p>'
             + (f'<p class="meta"><b>Measurement:</b> {esc(quality)}'
                + (f"; noisy runs: {esc(noisy)}" if noisy else "") + "</p>" if quality else "")

@@ -46,9 +46,8 @@ def _recommendations(report: S.Report, device: str, numbers: dict[str, int]) -> 
 
 
 def _notes(rows: list[S.ReportRow], numbers: dict[str, int]) -> list[str]:
-    items = [f"- #{numbers.get(r.model_id, '?')} {_cell(C.variant(r))} {r.format}/"
-             f"{r.precision} · {r.runtime or '-'}: "
-             + _cell("; ".join(b.text for b in C.badges(r))) for r in rows if C.badges(r)]
+    items = [f"- {_cell(C.numbered(r, numbers))}: " + _cell("; ".join(b.text for b in bs))
+             for r in rows if (bs := C.badges(r))]
     return (["Notes in full:", ""] + items + [""]) if items else []
 
 
@@ -121,8 +120,7 @@ def _layers(report: S.Report, device: str | None) -> list[str]:
     return out
 
 
-def _provenance(report: S.Report) -> list[str]:
-    numbers = C.variant_numbers(report.models, report.rows)
+def _provenance(report: S.Report, numbers: dict[str, int]) -> list[str]:
     out = ["## Provenance", "", "### Models and weights", "",
            "| # | variant | model | architecture | pruned | baseline | weights | source | "
            "state sha256 | note |", "|---:|---|---|---|---|---|---|---|---|---|"]
@@ -168,5 +166,5 @@ def render_markdown(report: S.Report) -> str:
         out += _device_section(report, device, numbers)
     if report.rows_for(None):
         out += _device_section(report, None, numbers)
-    out += _provenance(report)
+    out += _provenance(report, numbers)
     return "\n".join(out)

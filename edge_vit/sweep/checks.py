@@ -57,13 +57,11 @@ class GridChecks:
         for device in cfg.devices:
             check(f"device {device}", lambda d=device: get_device_config(d, cfg.inventory))
         problems += self._budget_problems(check)
-        if cfg.recommend_under is not None:
-            from ..reporting.recommend import parse_under
+        from ..reporting.recommend import check_within_pts, parse_under
 
+        if cfg.recommend_under is not None:
             check("recommend_under", lambda: parse_under(cfg.recommend_under))
-        if cfg.recommend_within_pts is not None and not cfg.recommend_within_pts >= 0:
-            problems.append(f"recommend_within_pts: top-1 points at or above 0, not "
-                            f"{cfg.recommend_within_pts!r}")
+        check("recommend_within_pts", lambda: check_within_pts(cfg.recommend_within_pts))
         if problems:
             unique = list(dict.fromkeys(problems))
             raise UsageError(f"The sweep grid has {len(unique)} problem(s), found before any "
