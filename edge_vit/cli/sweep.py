@@ -51,9 +51,16 @@ from .app import (
 @click.option("--max-seconds", type=float, help="Profiling: time budget of each device's "
               "session, counted blocks (default 150).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="Where units run: local (default; this machine, several at once, a profile "
+                   "of this machine's CPU alone) or ray (a Ray cluster; needs edge-vit[ray]).")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="local: units at once (default: the machine's cores; 1: one after another).")
+@click.option("--ray-address", help="ray: the cluster to join (default $RAY_ADDRESS, else a "
+              "Ray started on this machine for the sweep).")
 def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, budgets, finetune,
           finetune_data, formats, precisions, devices, inventory, data, labels, limit,
-          rounds, target_ci, max_seconds, out):
+          rounds, target_ci, max_seconds, out, executor, jobs, ray_address):
     """Run the grid models × pruning plans (× recovery fine-tuning) × formats × precisions ×
     devices: export, profile, evaluate, report. Re-running resumes: finished units are
     skipped. With no options: the shipped CIFAR-10 demo ViT, pruned, distilled, exported to
@@ -77,7 +84,8 @@ def sweep(config_path, name, models, model_args, checkpoint, pretrained, plans, 
             m.pretrained = True if pretrained == "default" else pretrained
     for attr, value in (("name", name), ("inventory", str(inventory) if inventory else None),
                         ("data", str(data) if data else None), ("labels", labels),
-                        ("limit", limit), ("out", str(out) if out else None)):
+                        ("limit", limit), ("out", str(out) if out else None),
+                        ("executor", executor), ("jobs", jobs), ("ray_address", ray_address)):
         if value is not None:
             setattr(cfg, attr, value)
     if plans:

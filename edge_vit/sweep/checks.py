@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import EdgeVitError, UsageError
 from .config import UNPRUNED
+from .work import export_options, model_options
 
 
 class GridChecks:
@@ -42,7 +43,7 @@ class GridChecks:
             net = None if pruned_folder else check(
                 f"model {model.name}", lambda m=model: create_model(m.name, m.model_kwargs))
             check("formats/precisions", lambda m=model: check_options(
-                self._export_options(m, None)))
+                export_options(cfg, self.root, m, None)))
             for plan in cfg.prune:
                 if plan == UNPRUNED:
                     continue
@@ -50,7 +51,8 @@ class GridChecks:
                     problems.append(f"prune {plan!r}: {model.name} is already pruned")
                     continue
                 parsed = check(f"prune {plan!r}",
-                               lambda m=model, p=plan: resolve_plan(self._model_options(m, p)))
+                               lambda m=model, p=plan: resolve_plan(
+                                   model_options(cfg, m, p)))
                 if parsed is not None and net is not None:
                     check(f"prune {plan!r} on {model.name}", lambda p=parsed, n=net:
                           validate_plan(p, n))

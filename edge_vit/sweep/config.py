@@ -66,6 +66,16 @@ class SweepConfig:
     recommend_under: list[str] | None = None
     recommend_within_pts: float | None = None
     out: str | None = None  # default: sweeps/<name>
+    # where units run: "local" (this machine, up to `jobs` at once; a profile of a device on
+    # this machine's CPU always alone) or "ray" (tasks and device actors on a Ray cluster)
+    executor: str = "local"
+    jobs: int | None = None  # local: units at once (None: the machine's cores; 1: in turn)
+    ray_address: str | None = None  # None: $RAY_ADDRESS, else a Ray started for the sweep
+    # where artifacts and results travel between the driver and Ray workers, by content
+    # hash: a folder every node sees, or an fsspec URL (None: <out>/.store)
+    ray_store: str | None = None
+    # Ray resource requests per unit kind, e.g. {"export": {"num_cpus": 2, "memory": 4e9}}
+    ray_resources: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def out_dir(self) -> Path:

@@ -45,6 +45,9 @@ class UnitRecord:
     seconds: float | None = None
     finished: str | None = None
     after: list[str] = field(default_factory=list)  # the units whose outputs it used
+    started: str | None = None  # when it began, on the worker that ran it (ISO 8601, UTC)
+    host: str | None = None  # the machine it ran on
+    attempts: int = 1  # >1: a worker died under it and the executor ran it again
 
 
 @dataclass

@@ -36,7 +36,7 @@ def test_interrupted_sweep_resumes_without_redoing_units(tmp_path, imagenet_samp
 
     def interrupt_mid_session(msg: str):
         seen.append(msg)
-        if msg.strip().startswith("round 1:"):
+        if "round 1:" in msg:
             raise _Stop()  # Ctrl-C in the middle of the device's profile session
 
     with pytest.raises(KeyboardInterrupt):
@@ -52,9 +52,12 @@ def test_interrupted_sweep_resumes_without_redoing_units(tmp_path, imagenet_samp
     assert set(summary.skipped) == first_units  # nothing finished was redone
     assert not set(summary.ran) & first_units
     assert not summary.failed
-    assert {u.split("-")[0] for u in summary.ran} == {"profile", "eval"}
+    # the evaluations ran before the profile (it measures this machine's CPU, so it runs
+    # last, alone, while the exports' evaluations keep the cores busy before it)
+    assert {u.split("-")[0] for u in first_units} == {"export", "eval"}
+    assert {u.split("-")[0] for u in summary.ran} == {"profile"}
     assert any("resuming after 2 finished round(s)" in m for m in said)  # rounds 0 and 1
-    assert not any(m.strip().startswith("round 1:") for m in said)  # not measured again
+    assert not any("round 1:" in m for m in said)  # not measured again
     assert set(summary.report) == {"md", "csv", "json", "html"}
     report = json.loads(summary.report["json"].read_text())
     measured = [r for r in report["rows"] if r["p50_ms"] is not None]
