@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from itertools import pairwise
 
 import pytest
 from click.testing import CliRunner
@@ -216,3 +217,23 @@ def test_recovery_finetuning_is_its_own_row(tmp_path, imagenet_sample, color_dat
     with pytest.raises(UsageError, match="finetune option"):
         run_sweep(_config(tmp_path, finetune=[1], finetune_data=str(color_data),
                           finetune_options={"lr_typo": 1}))
+
+
+def test_local_executor_overlaps_cpu_units_and_profiles_alone(tmp_path, imagenet_sample):
+    from datetime import datetime
+
+    cfg = _config(tmp_path, prune=["none", "heads=0.34,mlp=0.5", "heads=0.5,mlp=0.5"],
+                  formats=["onnx"], data=str(imagenet_sample), limit=20, jobs=2)
+    summary = run_sweep(cfg)
+    assert not summary.failed, [(f.unit, f.error) for f in summary.failed]
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "sweep" / "units").glob("*.json")]
+
+    def span(r):
+        return tuple(datetime.fromisoformat(r[k]).timestamp() for k in ("started", "finished"))
+
+    work = sorted(span(r) for r in recs if r["kind"] != "profile")
+    assert any(a[1] > b[0] for a, b in pairwise(work))  # two units ran at once
+    assert len({r["host"] for r in recs}) == 1 and all(r["attempts"] == 1 for r in recs)
+    s0, s1 = span(next(r for r in recs if r["kind"] == "profile"))
+    assert all(e <= s0 or s >= s1 for s, e in work)  # nothing beside the profile
+    assert s0 >= max(e for _, e in work)  # and it ran last: nothing waited for it
