@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_vit.sweep import run_sweep
+from edge_vit.errors import UsageError
+from edge_vit.sweep import ModelEntry, SweepConfig, run_sweep
 from tests.devices.conftest import free_port
 
 from .test_sweep import FAST_PROFILE, _config
@@ -167,3 +168,11 @@ def test_ray_executor_without_the_extra_says_what_to_install(tmp_path):
     assert run.returncode == 4, run.stdout + run.stderr
     assert "pip install 'edge-vit[ray]'" in run.stdout + run.stderr
     assert not (tmp_path / "s").exists()  # said before anything was written
+
+
+def test_ray_resources_for_an_unknown_kind_is_refused(tmp_path):
+    cfg = SweepConfig(models=[ModelEntry("deit_tiny_patch16_224")], executor="ray",
+                      ray_resources={"exprot": {"num_cpus": 2}}, out=str(tmp_path / "s"))
+    with pytest.raises(UsageError, match="exprot.*export"):
+        run_sweep(cfg)
+    assert not (tmp_path / "s").exists()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ... import __version__
-from ...errors import MissingRuntimeError
+from ...errors import MissingRuntimeError, UsageError
 from ...serialization import from_dict, to_dict
 from ..store import Store, copy_tree
 from ..work import Job, Outcome, run_job
@@ -52,12 +52,24 @@ def _import_ray():
 
 class RayExecutor:
     def __init__(self, cfg, root: Path, say: Callable[[str], None]):
+        unknown = sorted(set(cfg.ray_resources) - set(DEFAULT_RESOURCES))
+        if unknown:  # a typo would otherwise leave that kind at 1 CPU without a word
+            raise UsageError(f"ray_resources names unknown unit kind(s) {', '.join(unknown)}; "
+                             f"the kinds are: {', '.join(DEFAULT_RESOURCES)}")
         self.ray = _import_ray()
         self.cfg, self.root, self.say = cfg, Path(root), say
         self.store_url = cfg.ray_store or str((self.root / ".store").resolve())
         self.refs: dict = {}  # ObjectRef -> unit name
         self.actors: dict[str, object] = {}
         self.shipped_cfg = to_dict(_absolute(cfg))
+        # Ray sets OMP_NUM_THREADS to a task's num_cpus, and a fine-tune's result depends on
+        # its thread count (summation order): pin it to what it would be on the driver, so a
+        # sweep gives the same weights and accuracy on Ray as on this machine
+        fo = self.shipped_cfg.setdefault("finetune_options", {})
+        if not fo.get("threads"):
+            import torch
+
+            fo["threads"] = torch.get_num_threads()
 
     def __enter__(self):
         ray = self.ray
