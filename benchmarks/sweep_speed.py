@@ -152,6 +152,7 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="keep the sweeps here (default: a temp folder)")
     a = ap.parse_args()
     base = a.keep or Path(tempfile.mkdtemp(prefix="sweep-speed-"))
+    base.mkdir(parents=True, exist_ok=True)
     print(f"# default sweep, {os.cpu_count()} cores; folders under {base}")
     results = []
     for way in a.ways.split(","):
