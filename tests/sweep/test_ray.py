@@ -128,6 +128,7 @@ def test_worker_killed_mid_unit_is_retried_and_nothing_finished_is_lost(
     cfg.prune = ["none", "heads=0.34,mlp=0.5"]  # one new export (and its evaluation)
     started = tmp_path / "sweep" / ".store" / "started"
     killed: list[int] = []
+    worker_env: list[bytes] = []
 
     def kill_the_new_export():
         deadline = time.monotonic() + 300
@@ -136,6 +137,8 @@ def test_worker_killed_mid_unit_is_retried_and_nothing_finished_is_lost(
                 info = json.loads(marker.read_text())
                 if marker.parent.name + ".json" not in kept:
                     time.sleep(0.5)  # mid-unit: the export is under way
+                    env = Path(f"/proc/{info['pid']}/environ").read_bytes().split(b"\0")
+                    worker_env.extend(env)
                     os.kill(info["pid"], signal.SIGKILL)
                     killed.append(info["pid"])
                     return
@@ -146,6 +149,8 @@ def test_worker_killed_mid_unit_is_retried_and_nothing_finished_is_lost(
     summary = run_sweep(cfg)
     watcher.join()
     assert killed, "the new export's worker was never seen"
+    # idle OpenMP threads of a worker sleep, so tasks sharing a node's cores do not spin
+    assert b"OMP_WAIT_POLICY=PASSIVE" in worker_env
     assert not summary.failed, [(f.unit, f.error) for f in summary.failed]
     # nothing finished ran again (the profile is new work: its unit names the new export)
     done = {n for n in kept if not n.startswith("profile-")}

@@ -75,8 +75,13 @@ class RayExecutor:
         ray = self.ray
         address = self.cfg.ray_address or os.environ.get("RAY_ADDRESS")
         kw = {} if address else {"include_dashboard": False}
+        # idle OpenMP threads sleep instead of spinning (as in the local executor's workers):
+        # a fine-tune keeps its thread count next to other tasks, and spinning threads took
+        # the cores from each other (two fine-tunes at once ran 2.5x slower). It must be in
+        # the worker's environment before torch loads, hence the job's runtime_env.
         ray.init(address=address, namespace="edge-vit", logging_level="WARNING",
-                 configure_logging=True, **kw)
+                 configure_logging=True,
+                 runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}}, **kw)
         self.store = Store(self.store_url)
         self.task = ray.remote(_task)
         self.driver_node = ray.get_runtime_context().get_node_id()
