@@ -181,3 +181,21 @@ def test_ray_resources_for_an_unknown_kind_is_refused(tmp_path):
     with pytest.raises(UsageError, match="exprot.*export"):
         run_sweep(cfg)
     assert not (tmp_path / "s").exists()
+
+
+def test_fine_tunes_keep_the_drivers_thread_count_on_ray(tmp_path):
+    """Ray sets a task's OMP_NUM_THREADS to its num_cpus; a fine-tune's weights depend on its
+    thread count, so what is shipped to the workers names the driver's (a user's value wins).
+    The benchmark (benchmarks/sweep_speed.py) checks the accuracy figures end to end."""
+    import torch
+
+    from edge_vit.sweep.executors.on_ray import RayExecutor
+
+    cfg = SweepConfig(models=[ModelEntry("deit_tiny_patch16_224")], executor="ray",
+                      out=str(tmp_path / "s"))
+    shipped = RayExecutor(cfg, tmp_path / "s", print).shipped_cfg
+    assert shipped["finetune_options"]["threads"] == torch.get_num_threads()
+    cfg.finetune_options = {"threads": 3, "batch_size": 8}
+    shipped = RayExecutor(cfg, tmp_path / "s", print).shipped_cfg
+    assert shipped["finetune_options"] == {"threads": 3, "batch_size": 8}
+    assert cfg.finetune_options == {"threads": 3, "batch_size": 8}  # the driver's is untouched
