@@ -25,6 +25,11 @@ class Ready:
         return self.node.dependents
 
 
+# set in every worker before torch loads: idle OpenMP threads sleep instead of spinning, so
+# units sharing the cores (each keeping its own thread count) do not take them from each
+# other; it changes no result. Two fine-tunes at once on Ray without it ran 2.5x slower.
+WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
 EXECUTORS = {"local": ".local:LocalExecutor", "ray": ".on_ray:RayExecutor"}
 
 

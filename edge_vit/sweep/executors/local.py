@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ...serialization import from_dict, to_dict
 from ..work import Job, Outcome, run_job
+from . import WORKER_ENV
 
 
 class LocalExecutor:
@@ -112,9 +113,8 @@ _messages = None
 def _init_worker(messages) -> None:
     global _messages
     _messages = messages
-    # idle OpenMP threads sleep instead of spinning, so workers that share the cores do not
-    # steal them from each other (it changes no result; thread counts stay as they are)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for name, value in WORKER_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def _run(cfg: dict, root: str, job: dict) -> dict:

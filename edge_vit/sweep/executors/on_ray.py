@@ -32,6 +32,7 @@ from ...errors import MissingRuntimeError, UsageError
 from ...serialization import from_dict, to_dict
 from ..store import Store, copy_tree
 from ..work import Job, Outcome, run_job
+from . import WORKER_ENV
 
 DEFAULT_RESOURCES = {"export": {"num_cpus": 1}, "finetune": {"num_cpus": 1},
                      "eval": {"num_cpus": 1}, "budget": {"num_cpus": 1},
@@ -75,13 +76,9 @@ class RayExecutor:
         ray = self.ray
         address = self.cfg.ray_address or os.environ.get("RAY_ADDRESS")
         kw = {} if address else {"include_dashboard": False}
-        # idle OpenMP threads sleep instead of spinning (as in the local executor's workers):
-        # a fine-tune keeps its thread count next to other tasks, and spinning threads took
-        # the cores from each other (two fine-tunes at once ran 2.5x slower). It must be in
-        # the worker's environment before torch loads, hence the job's runtime_env.
+        # the job's runtime_env: in a worker's environment before torch loads there
         ray.init(address=address, namespace="edge-vit", logging_level="WARNING",
-                 configure_logging=True,
-                 runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}}, **kw)
+                 configure_logging=True, runtime_env={"env_vars": dict(WORKER_ENV)}, **kw)
         self.store = Store(self.store_url)
         self.task = ray.remote(_task)
         self.driver_node = ray.get_runtime_context().get_node_id()
