@@ -89,6 +89,13 @@ class DeviceUnreachableError(DeviceError):
     """The device cannot be reached: refused, timed out, no route, no SSH banner."""
 
 
+class ClusterUnreachableError(EdgeVitError):
+    """The Ray cluster named by --ray-address does not answer (Ray itself would retry for
+    minutes)."""
+
+    exit_code = 7
+
+
 class DeviceAuthenticationError(DeviceError):
     """The device answered but refused our credentials (user, key)."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_vit.errors import UsageError
+from edge_vit.errors import ClusterUnreachableError, UsageError
 from edge_vit.sweep import ModelEntry, SweepConfig, run_sweep
 from tests.devices.conftest import free_port
 
@@ -199,3 +199,13 @@ def test_fine_tunes_keep_the_drivers_thread_count_on_ray(tmp_path):
     shipped = RayExecutor(cfg, tmp_path / "s", print).shipped_cfg
     assert shipped["finetune_options"] == {"threads": 3, "batch_size": 8}
     assert cfg.finetune_options == {"threads": 3, "batch_size": 8}  # the driver's is untouched
+
+
+def test_a_ray_address_nobody_answers_at_fails_at_once(tmp_path):
+    cfg = SweepConfig(models=[ModelEntry("deit_tiny_patch16_224")], executor="ray",
+                      ray_address=f"127.0.0.1:{free_port()}", prune=["none"], formats=["onnx"],
+                      out=str(tmp_path / "s"))
+    # said at once, not after Ray's minutes of retries
+    with pytest.raises(ClusterUnreachableError, match="No Ray cluster answers at 127.0.0.1:"):
+        run_sweep(cfg)
+    assert not list((tmp_path / "s").glob("units/*.json"))  # no unit ran, none is recorded

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ... import __version__
-from ...errors import MissingRuntimeError, UsageError
+from ...errors import ClusterUnreachableError, MissingRuntimeError, UsageError
 from ...serialization import from_dict, to_dict
 from ..store import Store, copy_tree
 from ..work import Job, Outcome, run_job
@@ -49,6 +49,21 @@ def _import_ray():
             hint="pip install 'edge-vit[ray]' (on the driver and on every node of the "
                  "cluster), or use --executor local") from exc
     return ray
+
+
+def _answers(address: str, timeout: float = 5.0) -> None:
+    """Fail at once on a cluster address nobody listens at: ray.init would retry for minutes.
+    Only host:port (or ray://host:port) is checked; "auto" and the like are Ray's to resolve."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterUnreachableError(
+            f"No Ray cluster answers at {address}: {exc.strerror or exc}",
+            hint="start one (`ray start --head --port=6379`) or fix --ray-address / "
+                 "$RAY_ADDRESS; without an address the sweep starts a Ray of its own") from exc
 
 
 class RayExecutor:
@@ -76,6 +91,8 @@ class RayExecutor:
         ray = self.ray
         address = self.cfg.ray_address or os.environ.get("RAY_ADDRESS")
         kw = {} if address else {"include_dashboard": False}
+        if address:
+            _answers(address)
         # the job's runtime_env: in a worker's environment before torch loads there
         ray.init(address=address, namespace="edge-vit", logging_level="WARNING",
                  configure_logging=True, runtime_env={"env_vars": dict(WORKER_ENV)}, **kw)
