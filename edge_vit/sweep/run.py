@@ -47,7 +47,8 @@ class Sweep(GridChecks):
         rec = UnitRecord(unit=u.name, kind=u.kind, status="ok" if ok else "failed",
                          outputs=out.outputs or {} if ok else {}, error=out.error,
                          seconds=out.seconds, started=out.started, finished=out.finished,
-                         after=list(u.after), host=out.host, attempts=out.attempts)
+                         after=list(u.after), host=out.host, attempts=out.attempts,
+                         node=out.node)
         if not ok:
             self.summary.failed.append(rec)
             self.say(f"! {u.name}: {out.error}")

@@ -48,6 +48,7 @@ class UnitRecord:
     started: str | None = None  # when it began, on the worker that ran it (ISO 8601, UTC)
     host: str | None = None  # the machine it ran on
     attempts: int = 1  # >1: a worker died under it and the executor ran it again
+    node: str | None = None  # on Ray: the node's id (the node a profile reserved)
 
 
 @dataclass

@@ -54,6 +54,7 @@ class Outcome:
     host: str | None = None
     pid: int | None = None
     attempts: int = 1
+    node: str | None = None  # the Ray node it ran on (several nodes may share one host)
 
 
 def now() -> str:

@@ -218,6 +218,9 @@ def _task(cfg: dict, job: dict, store_url: str, seeds: dict, root: str) -> dict:
         before = _hashes(scratch)
         outcome = run_job(from_dict(SweepConfig, cfg), scratch, j,
                           lambda m: print(f"[{j.unit}] {m.strip()}", flush=True))
+        import ray
+
+        outcome.node = ray.get_runtime_context().get_node_id()
         after = _hashes(scratch)
         wrote = [r for r, h in after.items() if before.get(r) != h]
         for r in wrote:
