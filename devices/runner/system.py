@@ -263,7 +263,8 @@ class CpuWindow:
         wall = time.perf_counter() - self.t0
         own = own_cpu_seconds() - self.own0
         out = {"wall_s": round(wall, 4), "own_cores": round(own / wall, 3) if wall > 0 else None,
-               "other_cores": None, "steal_pct": None, "resolution_cores": None}
+               "other_cores": None, "steal_pct": None, "resolution_cores": None,
+               "steal_resolution_pct": None}
         stat1 = proc_stat_cpu()
         if self.stat0 is not None and stat1 is not None and wall > 0:
             busy, total, steal = (b - a for a, b in zip(self.stat0, stat1))  # noqa: B905
@@ -271,6 +272,9 @@ class CpuWindow:
             out["steal_pct"] = round(100.0 * steal / total, 2) if total > 0 else 0.0
             # /proc/stat counts whole ticks per CPU: one tick each is the reading's resolution
             out["resolution_cores"] = round((os.cpu_count() or 1) / CLK_TCK / wall, 3)
+            # ... and in steal's terms, one tick per CPU of all CPUs' time: 50 % of a 0.02 s
+            # block, 10 % of a 0.1 s one
+            out["steal_resolution_pct"] = round(100.0 / CLK_TCK / wall, 2)
         return out
 
 

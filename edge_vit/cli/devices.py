@@ -173,6 +173,9 @@ def deploy(artifacts, device_name, inventory, formats):
 @click.option("--pin", help="CPU affinity of the runner on the device, e.g. 0,1 or 2-3.")
 @click.option("--busy-cores", type=float, default=0.25, show_default=True,
               help="Drop (and repeat) a block while other processes use more CPUs than this.")
+@click.option("--max-steal-pct", type=float, default=5.0, show_default=True,
+              help="Drop (and repeat) a block with more hypervisor steal than this (%% of all "
+                   "CPUs' time; a VM's neighbours). Both judged at /proc/stat's resolution.")
 @click.option("--ort-spin/--no-ort-spin", default=True, show_default=True,
               help="onnxruntime's spin-waiting worker threads (its default: on). Every "
                    "model is unloaded before the next is timed, so no spinning outlives "
@@ -196,8 +199,8 @@ def deploy(artifacts, device_name, inventory, formats):
               help="--layers: profiled runs per artifact and round.")
 def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, threads, rounds,
             max_rounds, target_ci, max_seconds, block_seconds, min_iterations, warmup,
-            session_sd, pin, busy_cores, ort_spin, ov_device, ov_precision, include_pytorch,
-            seed, layers, layer_rounds, layer_iterations):
+            session_sd, pin, busy_cores, max_steal_pct, ort_spin, ov_device, ov_precision,
+            include_pytorch, seed, layers, layer_rounds, layer_iterations):
     """Measure latency and memory of exported ARTIFACTS (default: ./artifacts) on a device,
     with every runtime there that can run them, in one interleaved session: rounds of short
     timed blocks, each round in fresh processes and a shuffled order, until every p50 interval
@@ -210,7 +213,8 @@ def profile(artifacts, device_name, inventory, results_dir, formats, runtimes, t
     settings = ProfileSettings(
         threads=threads, warmup=warmup, min_iterations=min_iterations,
         block_seconds=block_seconds, rounds=rounds, max_rounds=max_rounds,
-        target_ci=target_ci, max_seconds=max_seconds, busy_cores=busy_cores, pin=pin,
+        target_ci=target_ci, max_seconds=max_seconds, busy_cores=busy_cores,
+        max_steal_pct=max_steal_pct, pin=pin,
         session_sd=session_sd,
         ort_spin=ort_spin, seed=seed,
         runtimes=tuple(runtimes.split(",")) if runtimes else None, ov_device=ov_device,

@@ -243,7 +243,7 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
             cpu_own_cores=cpu.get("own_cores"), cpu_freq_mhz=block.get("cpu_freq_mhz"),
             temperature_c=block.get("temperature_c"), load_avg_1m=load[0] if load else None,
             throttled=seg.get("throttled"), process=seg.get("pid"))
-        self._classify(rec, r, seg, cpu.get("resolution_cores"))
+        self._classify(rec, r, seg, cpu.get("resolution_cores"), cpu.get("steal_resolution_pct"))
         u.records.append(rec)
         u.facts = {k: v for k, v in block.items() if k not in ("times_ms", "cpu")}
         u.facts["throttle_detail"] = seg.get("throttle_detail")
@@ -253,10 +253,13 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
             u.iterations = int(min(MAX_ITERATIONS, max(s.min_iterations, n)))
 
     def _classify(self, rec: rs.RoundRecord, r: int, seg: dict,
-                  resolution: float | None = None) -> None:
-        """Drop a block taken on a busy or throttled machine. ``resolution``: what /proc/stat's
-        whole ticks cannot tell apart over this block (one tick per CPU), added to the
-        threshold so that a short block is not dropped for a rounding error."""
+                  resolution: float | None = None,
+                  steal_resolution: float | None = None) -> None:
+        """Drop a block taken on a busy or throttled machine. ``resolution`` (CPUs) and
+        ``steal_resolution`` (% steal): what /proc/stat's whole ticks cannot tell apart over
+        this block (one tick per CPU), added to the thresholds so that a short block is not
+        dropped for a rounding error (seen in CI: one tick of steal, 25 % of a 0.02 s block
+        on 2 CPUs, dropped a round)."""
         s = self.settings
         if r == 0:
             rec.status, rec.reason = rs.WARMUP, "warm-up and calibration round"
@@ -265,7 +268,8 @@ class MeasurementSession(QualityRules, StoppingRule, SessionResults):
         if rec.cpu_other_cores is not None and \
                 rec.cpu_other_cores > s.busy_cores + (resolution or 0.0):
             reason = f"busy: other processes used {rec.cpu_other_cores:.2f} CPUs"
-        elif rec.cpu_steal_pct is not None and rec.cpu_steal_pct > s.max_steal_pct:
+        elif rec.cpu_steal_pct is not None and \
+                rec.cpu_steal_pct > s.max_steal_pct + (steal_resolution or 0.0):
             reason = f"busy: {rec.cpu_steal_pct:.1f} % CPU steal (hypervisor)"
         elif seg.get("throttled"):
             reason = f"throttled: {seg.get('throttle_detail') or 'vcgencmd'}"

@@ -138,7 +138,8 @@ def test_profile_runs_every_format_and_labels_it_emulated(profiled):
         assert env["machine"] == "aarch64" and env["emulation"] == "qemu-user"
         assert env["cpu_flags"] == []  # the host's x86 flags are not the board's
         assert data["throttled"] is False  # the stand-in vcgencmd was read around each round
-        assert data["latency"]["p50"] > 0 and data["session"]["rounds_counted"] == 2
+        # two counted, or more where a round another artifact lost was repeated for all
+        assert data["latency"]["p50"] > 0 and 2 <= data["session"]["rounds_counted"] <= 4
 
 
 def test_eval_on_the_board_matches_x86_and_the_report_keeps_it_off_the_front(

@@ -60,7 +60,8 @@ pytestmark = [
 
 # busy_cores: the tests assert what was decided, not that the CI machine was quiet
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=10, block_seconds=0.05, rounds=2,
-            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0, session_sd=0.0)
+            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0, max_steal_pct=100.0,
+            session_sd=0.0)
 STUB_EXTRA = {"tegrastats_interval_ms": 10, "trt_warmup_ms": 50}
 
 

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.usefixtures("isolated_home")
 RUNNER = runner_archive()
 TINY = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=10, block_seconds=0.05, rounds=2,
-            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0, session_sd=0.0)
+            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0, max_steal_pct=100.0,
+            session_sd=0.0)
 BLOCK_GROUPS = {(f"blocks.{b}", part) for b in (0, 1) for part in ("attn", "mlp")}
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("isolated_home")
 
 TINY = {"img_size": 32, "patch_size": 8, "depth": 2, "num_classes": 10}
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=10, block_seconds=0.05, rounds=3,
-            max_rounds=3, target_ci=0.0, threads=1, busy_cores=1000.0, session_sd=0.0)
+            max_rounds=3, target_ci=0.0, threads=1, busy_cores=1000.0, max_steal_pct=100.0,
+            session_sd=0.0)
 
 
 @pytest.fixture(scope="module")

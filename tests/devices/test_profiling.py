@@ -22,10 +22,11 @@ from edge_vit.profiling import (
     profile,
 )
 
-# busy_cores: never drop a block for what else runs on the CI machine (test_session tests that)
+# busy_cores, max_steal_pct: never drop a block for what else runs on the CI machine or its
+# host (test_session tests that)
 FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02,
                        rounds=2, max_rounds=2, target_ci=0.0, max_seconds=120, threads=1,
-                       busy_cores=1000.0)
+                       busy_cores=1000.0, max_steal_pct=100.0)
 
 
 def _check_ok(res: rs.ProfileResult, rounds: int = 2):
@@ -166,7 +167,7 @@ def test_device_dying_mid_session_keeps_its_rounds_and_resumes(sshd_factory, tin
 
     def progress(msg: str):
         said.append(msg)
-        if msg.startswith("  round 2:"):  # two counted rounds persisted: pull the plug
+        if msg.startswith("  round 2:"):  # two rounds persisted: pull the plug
             threading.Thread(target=lambda: (server.kill_sessions(), server.stop())).start()
 
     with pytest.raises(DeviceError):
@@ -177,8 +178,9 @@ def test_device_dying_mid_session_keeps_its_rounds_and_resumes(sshd_factory, tin
     assert len(saved) == 4  # onnx in onnxruntime and openvino, two tflite files in litert
     for r in saved:  # what was measured before the device died is kept, marked incomplete
         assert r.status == rs.OK and not r.session.complete
-        assert 2 <= r.session.rounds_counted < 6 and r.session.stopped_by.startswith(
-            "device failed")
+        # both rounds kept; one may have been dropped (a slow spell of a shared CI machine)
+        assert r.session.rounds_run >= 2 and 1 <= r.session.rounds_counted < 6
+        assert r.session.stopped_by.startswith("device failed")
         assert any("resumes it" in n for n in r.notes)
     # the board is back (a new server): profiling again resumes the session
     again = sshd_factory()

@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 FAST = dict(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02, rounds=2,
-            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0)
+            max_rounds=2, target_ci=0.0, threads=1, busy_cores=1000.0, max_steal_pct=100.0)
 
 
 def _line(path: Path, prefix: str) -> str:

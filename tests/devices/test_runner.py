@@ -564,7 +564,11 @@ def test_measure_times_each_unit_in_a_fresh_load_and_keeps_going(artifacts, tmp_
     assert len(b["times_ms"]) == 7 and len(a["times_ms"]) >= 5  # fixed count / by time
     for u in (a, b):
         assert set(u["cpu"]) == {"wall_s", "own_cores", "other_cores", "steal_pct",
-                                 "resolution_cores"}
+                                 "resolution_cores", "steal_resolution_pct"}
+        # one tick per CPU, as CPUs and as % of all CPUs' time over the block
+        cpu = u["cpu"]
+        assert cpu["steal_resolution_pct"] == pytest.approx(
+            100.0 * cpu["resolution_cores"] / os.cpu_count(), rel=0.01)
         assert u["cpu"]["own_cores"] > 0 and u["memory"]["model_added_mb"] is not None
         assert u["warmup_iterations"] >= 2 and u["load_seconds"] > 0
     assert a["options"]["allow_spinning"] is True  # onnxruntime's own default

@@ -254,3 +254,22 @@ def test_the_rest_of_a_mostly_busy_process_is_dropped_too():
     slipped = session.units[3].records[0]
     assert slipped.status == rs.DROPPED and slipped.reason.startswith("busy: 3 of the 4 blocks")
     assert [u.records[1].status for u in session.units] == [rs.DROPPED] + [rs.COUNTED] * 3
+
+
+@pytest.mark.parametrize("steal, resolution, dropped", [
+    (25.0, 50.0, False),  # one tick of steal in a 0.02 s block on 2 CPUs: a rounding error
+    (75.0, 50.0, True),  # three of four ticks: beyond the threshold plus the resolution
+    (6.0, None, True),  # a runner that does not say its resolution: the plain threshold
+    (4.0, None, False)])
+def test_steal_is_judged_at_the_resolution_of_the_block(steal, resolution, dropped):
+    from edge_vit.measurement.session import MeasurementSession
+    from edge_vit.profiling import ProfileSettings
+
+    session = MeasurementSession.__new__(MeasurementSession)
+    session.settings = ProfileSettings(max_steal_pct=5.0)
+    rec = rs.RoundRecord(round=1, position=0, p50=1.0, cpu_other_cores=0.0,
+                         cpu_steal_pct=steal)
+    session._classify(rec, 1, {}, resolution=0.1, steal_resolution=resolution)
+    assert (rec.status == rs.DROPPED) is dropped
+    if dropped:
+        assert rec.reason == f"busy: {steal:.1f} % CPU steal (hypervisor)"

@@ -20,7 +20,7 @@ from tests.conftest import TINY_VIT
 
 FAST = ProfileSettings(warmup=2, warmup_seconds=0.0, min_iterations=5, block_seconds=0.02,
                        rounds=1, max_rounds=1, target_ci=0.0, max_seconds=120, threads=1,
-                       busy_cores=1000.0)
+                       busy_cores=1000.0, max_steal_pct=100.0)
 
 
 @pytest.fixture(scope="module")

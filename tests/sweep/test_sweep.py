@@ -15,7 +15,8 @@ from edge_vit.sweep import ModelEntry, SweepConfig, load_config, run_sweep
 
 TINY_1K = {"img_size": 32, "patch_size": 8, "depth": 2}  # 1000 classes: ImageNet labels work
 FAST_PROFILE = {"warmup": 2, "warmup_seconds": 0.0, "min_iterations": 5, "block_seconds": 0.02,
-                "rounds": 2, "max_rounds": 2, "target_ci": 0.0, "threads": 1, "busy_cores": 1000.0}
+                "rounds": 2, "max_rounds": 2, "target_ci": 0.0, "threads": 1,
+                "busy_cores": 1000.0, "max_steal_pct": 100.0}
 
 
 def _config(tmp_path, **kw) -> SweepConfig:

@@ -13,7 +13,8 @@ from edge_vit.sweep import ModelEntry, SweepConfig, run_sweep
 # not test_lut's model: each builds its own table in the session's cache
 TINY = {"img_size": 32, "patch_size": 16, "depth": 2, "num_classes": 10}
 FAST = {"warmup": 2, "warmup_seconds": 0.0, "min_iterations": 5, "block_seconds": 0.03,
-        "rounds": 3, "max_rounds": 3, "target_ci": 0.0, "threads": 1, "busy_cores": 1000.0}
+        "rounds": 3, "max_rounds": 3, "target_ci": 0.0, "threads": 1, "busy_cores": 1000.0,
+        "max_steal_pct": 100.0}
 
 
 def _config(tmp_path, **kw) -> SweepConfig:
