@@ -25,7 +25,7 @@ from pathlib import Path
 from devices.config import SshConfig
 
 from .build import BoardBuildError, build_board, in_board, write_board_files
-from .recipe import Recipe
+from .recipe import QEMU_CPU, Recipe
 
 RUNTIMES = ("litert", "onnxruntime", "openvino")
 # Emulation is 300-700x slower than a real core: a runner import alone takes seconds.
@@ -150,7 +150,8 @@ def start_board(rootfs: Path | None = None, port: int | None = None, state: Path
         f"AuthorizedKeysFile {guest}/authorized_keys", "PidFile none",
         "PermitRootLogin prohibit-password", "PasswordAuthentication no",
         "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "UseDNS no",
-        "Subsystem sftp internal-sftp", "LogLevel ERROR", ""]))
+        "Subsystem sftp internal-sftp", "LogLevel ERROR",
+        f"SetEnv QEMU_CPU={QEMU_CPU}", ""]))  # sessions get a fresh environment
     (rootfs / "run" / "sshd").mkdir(parents=True, exist_ok=True)
     kind, blob = Path(f"{host_key}.pub").read_text().split()[:2]
     known_hosts = state / "known_hosts"

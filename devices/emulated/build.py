@@ -26,7 +26,7 @@ from pathlib import Path
 
 from edge_vit.errors import DeviceError
 
-from .recipe import EMULATION_LABEL, PLATFORMS, Recipe, board_cache
+from .recipe import EMULATION_LABEL, PLATFORMS, QEMU_CPU, Recipe, board_cache
 
 QEMU = "qemu-aarch64-static"
 # The kernel's aarch64 ELF magic and mask (as Debian's qemu-user-static registers them); flag F
@@ -137,7 +137,7 @@ def binfmt_entry() -> str:
 # Runs as PID 1 of a fresh mount + pid namespace: binfmt_misc mounted there with the
 # qemu-aarch64 handler (this kernel keeps the handlers of a mount with that mount, so the
 # host's own table is never touched), /proc for the board if asked, then the command
-# chrooted with a clean environment. No exec: sh stays PID 1 and the namespace dies with it.
+# chrooted with a clean environment (but the emulated CPU). No exec: sh stays PID 1 and the namespace dies with it.
 # $0 = the board's PATH, $1 = rootfs, $2 = the binfmt entry, $3 = "proc" or "", then argv.
 _IN_BOARD = (
     'set -e; r="$1"; entry="$2"; proc="$3"; shift 3; d=/proc/sys/fs/binfmt_misc; '
@@ -145,7 +145,7 @@ _IN_BOARD = (
     'mount -t binfmt_misc binfmt_misc "$d"; '
     '[ -e "$d/qemu-aarch64" ] || printf "%s" "$entry" > "$d/register"; fi; '
     'if [ -n "$proc" ]; then mount -t proc proc "$r/proc"; fi; '
-    'chroot "$r" env -i PATH="$0" HOME=/root "$@"; exit $?')
+    f'chroot "$r" env -i PATH="$0" HOME=/root QEMU_CPU={QEMU_CPU} "$@"; exit $?')
 
 
 def in_board(rootfs: Path, argv: list[str], proc: bool = True) -> list[str]:
