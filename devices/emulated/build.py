@@ -137,7 +137,8 @@ def binfmt_entry() -> str:
 # Runs as PID 1 of a fresh mount + pid namespace: binfmt_misc mounted there with the
 # qemu-aarch64 handler (this kernel keeps the handlers of a mount with that mount, so the
 # host's own table is never touched), /proc for the board if asked, then the command
-# chrooted with a clean environment (but the emulated CPU). No exec: sh stays PID 1 and the namespace dies with it.
+# chrooted with a clean environment (but for the CPU qemu emulates). No exec: sh stays PID 1
+# and the namespace dies with it.
 # $0 = the board's PATH, $1 = rootfs, $2 = the binfmt entry, $3 = "proc" or "", then argv.
 _IN_BOARD = (
     'set -e; r="$1"; entry="$2"; proc="$3"; shift 3; d=/proc/sys/fs/binfmt_misc; '
